@@ -1,0 +1,146 @@
+//! `exec`: a new process in a running container. A rootless container's
+//! user namespace is joined first (libcontainer's tenant path does not), and
+//! a traced container gives the new process a tracer of its own.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::ContainerStatus;
+use libcontainer::syscall::syscall::SyscallType;
+use oci_spec::runtime::{Process, UserBuilder};
+
+use crate::cli::{Exec, Global};
+use crate::emulation::{self, TracerExecutor};
+use crate::store::Handle;
+use crate::tty::ConsoleListener;
+
+fn parse_user(s: &str) -> Result<(u32, Option<u32>)> {
+    let bad = || anyhow!("invalid --user {s:?}: expected UID[:GID] (numbers)");
+    match s.split_once(':') {
+        Some((u, g)) => Ok((u.parse().map_err(|_| bad())?, Some(g.parse().map_err(|_| bad())?))),
+        None => Ok((s.parse().map_err(|_| bad())?, None)),
+    }
+}
+
+/// The process to run, from `--process` or from the flags.
+fn process_of(e: &Exec, h: &Handle) -> Result<Process> {
+    if let Some(p) = &e.process {
+        let data = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+        return serde_json::from_slice(&data).map_err(|err| anyhow!("malformed {}: {err}", p.display()));
+    }
+    if e.command.is_empty() {
+        bail!("exec: no command given");
+    }
+    // Start from the container's own process (env, caps, rlimits), as runc.
+    let base: Option<Process> = crate::create::load_bundle(&h.meta.bundle)
+        .ok()
+        .and_then(|(_, s)| s.process().clone());
+    let mut p = base.unwrap_or_default();
+    p.set_args(Some(e.command.clone()));
+    p.set_terminal(Some(e.tty));
+    let mut env = p.env().clone().unwrap_or_default();
+    for kv in &e.env {
+        if !kv.contains('=') {
+            bail!("invalid --env {kv:?}: expected KEY=VALUE");
+        }
+        let key = kv.split('=').next().unwrap_or_default();
+        env.retain(|x| x.split('=').next() != Some(key));
+        env.push(kv.clone());
+    }
+    p.set_env(Some(env));
+    if let Some(cwd) = &e.cwd {
+        p.set_cwd(cwd.clone());
+    }
+    if e.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    let (uid, gid) = match &e.user {
+        Some(u) => parse_user(u)?,
+        None => (p.user().uid(), Some(p.user().gid())),
+    };
+    let mut user = UserBuilder::default().uid(uid).gid(gid.unwrap_or(0)).build()?;
+    if !e.additional_gids.is_empty() {
+        user.set_additional_gids(Some(e.additional_gids.clone()));
+    }
+    p.set_user(user);
+    Ok(p)
+}
+
+pub fn exec(global: &Global, root: &Path, e: &Exec) -> Result<i32> {
+    let h = Handle::load(root, &e.id)?;
+    match h.status() {
+        ContainerStatus::Running | ContainerStatus::Created => {}
+        ContainerStatus::Paused if e.ignore_paused => {}
+        s => bail!("cannot exec in container {:?}: it is {}", e.id, crate::store::status_str(s)),
+    }
+    let init = h.pid().ok_or_else(|| anyhow!("container {:?} has no pid", e.id))?;
+    let mut process = process_of(e, &h)?;
+    let mode: tracer::Mode = h.meta.emulation.parse().unwrap_or(tracer::Mode::Off);
+    let plan = emulation::plan_for_process(mode, Some(&process));
+    if plan.active() {
+        let zero = UserBuilder::default().uid(0u32).gid(0u32).build()?;
+        process.set_user(zero);
+    }
+    let terminal = process.terminal().unwrap_or(false);
+    let own_console = if terminal && e.console_socket.is_none() {
+        if e.detach {
+            bail!("cannot allocate a terminal in detached mode: pass --console-socket");
+        }
+        Some(ConsoleListener::new()?)
+    } else {
+        None
+    };
+    let console: Option<PathBuf> = own_console
+        .as_ref()
+        .map(|l| l.path.clone())
+        .or_else(|| e.console_socket.clone());
+    let process_file = h.root.join(&h.id).join(format!("exec-{}.json", std::process::id()));
+    std::fs::write(&process_file, serde_json::to_vec(&process)?)?;
+    let pid_file = e.pid_file.as_ref().map(|p| {
+        if p.is_absolute() { p.clone() } else { std::env::current_dir().unwrap_or_default().join(p) }
+    });
+    if h.meta.outer_userns {
+        crate::userns::join_outer(init)?;
+    }
+    let built = ContainerBuilder::new(e.id.clone(), SyscallType::default())
+        .with_executor(TracerExecutor { plan, init: false })
+        .with_root_path(root)
+        .map_err(|err| anyhow!("{err}"))?
+        .with_pid_file(pid_file.as_ref())
+        .map_err(|err| anyhow!("{err}"))?
+        .with_console_socket(console.as_ref())
+        .with_preserved_fds(e.preserve_fds)
+        .validate_id()
+        .map_err(|err| anyhow!("{err}"))?
+        .as_tenant()
+        .with_detach(e.detach || own_console.is_some())
+        .with_process(Some(&process_file))
+        .with_env(HashMap::new())
+        .with_ignore_paused(e.ignore_paused)
+        .build();
+    let _ = std::fs::remove_file(&process_file);
+    let pid = built
+        .map_err(|err| anyhow!("exec failed: {}", crate::errors::flatten(&err)))?
+        .as_raw();
+    let _ = global;
+    if e.detach {
+        return Ok(0);
+    }
+    let master = match &own_console {
+        Some(l) => Some(l.receive()?),
+        None => None,
+    };
+    crate::wait::forward_signals(pid);
+    let proxy = match master {
+        Some(m) => Some(crate::tty::proxy(m)?),
+        None => None,
+    };
+    let code = crate::wait::wait_exit_code(pid);
+    if let Some((raw, out)) = proxy {
+        let _ = out.join();
+        drop(raw);
+    }
+    Ok(code)
+}

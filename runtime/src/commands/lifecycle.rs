@@ -1,0 +1,176 @@
+//! `start`, `kill`, `delete`, `pause`, `resume`. The process-level paths
+//! (`procs.rs`) are used whenever the container has no cgroup we control,
+//! which is always the case for a rootless container on a host without
+//! delegation.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Result};
+use libcontainer::container::ContainerStatus;
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+use crate::procs;
+use crate::store::{self, Handle};
+
+pub fn start(root: &Path, id: &str) -> Result<()> {
+    let mut h = Handle::load(root, id)?;
+    match h.status() {
+        ContainerStatus::Created => {}
+        ContainerStatus::Stopped => bail!("cannot start a container that has stopped"),
+        ContainerStatus::Running | ContainerStatus::Paused => {
+            bail!("cannot start an already running container")
+        }
+        ContainerStatus::Creating => bail!("cannot start a container that is still being created"),
+    }
+    h.container
+        .start()
+        .map_err(|e| anyhow!("cannot start container {id:?}: {}", crate::errors::flatten(&e)))
+}
+
+pub fn kill(root: &Path, id: &str, signal: Option<&str>, all: bool) -> Result<()> {
+    let sig = crate::signal::parse(signal.unwrap_or("SIGTERM"))?;
+    let h = Handle::load(root, id)?;
+    let pid = h.pid().filter(|_| h.status() != ContainerStatus::Stopped);
+    let Some(pid) = pid else {
+        if all {
+            return Ok(());
+        }
+        bail!("container not running");
+    };
+    if all {
+        procs::signal_all(pid, sig);
+    } else {
+        match nix::sys::signal::kill(Pid::from_raw(pid), sig) {
+            Ok(()) => {}
+            Err(nix::errno::Errno::ESRCH) => bail!("container not running: no such process"),
+            Err(e) => bail!("cannot send {sig} to container {id:?}: {e}"),
+        }
+    }
+    // A signal-paused container must see SIGKILL/SIGTERM take effect.
+    if h.meta.paused_by_signal && matches!(sig, Signal::SIGKILL) {
+        procs::signal_all(pid, Signal::SIGCONT);
+    }
+    Ok(())
+}
+
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+    let mut h = match Handle::load(root, id) {
+        Ok(h) => h,
+        Err(e) => {
+            // containerd always calls `delete --force` after the shim exits.
+            if force && store::validate_id(id).is_ok() && !root.join(id).join("state.json").exists() {
+                store::remove_state(root, id)?;
+                return Ok(());
+            }
+            return Err(e);
+        }
+    };
+    let status = h.status();
+    match status {
+        ContainerStatus::Stopped => {}
+        ContainerStatus::Created => {}
+        _ if force => {}
+        _ => bail!(
+            "cannot delete container {id:?} that is not stopped: {}",
+            store::status_str(status)
+        ),
+    }
+    if let Some(pid) = h.pid().filter(|_| status != ContainerStatus::Stopped) {
+        procs::signal_all(pid, Signal::SIGKILL);
+        procs::signal_all(pid, Signal::SIGCONT);
+        if !procs::wait_gone(pid, Duration::from_secs(10)) {
+            bail!("cannot delete container {id:?}: its processes did not exit after SIGKILL");
+        }
+    }
+    h.set_status(ContainerStatus::Stopped)?;
+    // libcontainer removes the cgroup, runs poststop hooks and the state dir.
+    if let Err(e) = h.container.delete(true) {
+        let msg = crate::errors::flatten(&e);
+        if !h.meta.outer_userns {
+            tracing::warn!("delete {id}: {msg}");
+        } else {
+            tracing::debug!("delete {id}: {msg}");
+        }
+    }
+    h.remove_state()
+}
+
+pub fn pause(root: &Path, id: &str) -> Result<()> {
+    let mut h = Handle::load(root, id)?;
+    match h.status() {
+        ContainerStatus::Running => {}
+        s => bail!("cannot pause container {id:?}: it is {}", store::status_str(s)),
+    }
+    if !h.meta.outer_userns && h.container.pause().is_ok() {
+        return Ok(());
+    }
+    // No freezer we can use: stop every process instead.
+    let pid = h.pid().ok_or_else(|| anyhow!("container {id:?} has no pid"))?;
+    procs::signal_all(pid, Signal::SIGSTOP);
+    h.meta.paused_by_signal = true;
+    h.meta.save(root, id)?;
+    h.set_status(ContainerStatus::Paused)
+}
+
+pub fn resume(root: &Path, id: &str) -> Result<()> {
+    let mut h = Handle::load(root, id)?;
+    match h.status() {
+        ContainerStatus::Paused => {}
+        s => bail!("cannot resume container {id:?}: it is {}", store::status_str(s)),
+    }
+    if !h.meta.paused_by_signal {
+        return h
+            .container
+            .resume()
+            .map_err(|e| anyhow!("cannot resume container {id:?}: {}", crate::errors::flatten(&e)));
+    }
+    let pid = h.pid().ok_or_else(|| anyhow!("container {id:?} has no pid"))?;
+    procs::signal_all(pid, Signal::SIGCONT);
+    h.meta.paused_by_signal = false;
+    h.meta.save(root, id)?;
+    h.set_status(ContainerStatus::Running)
+}
+
+pub fn ps(root: &Path, id: &str, format: &str, ps_args: &[String]) -> Result<()> {
+    let h = Handle::load(root, id)?;
+    let pids = match h.pid() {
+        Some(pid) if h.status() != ContainerStatus::Stopped => procs::container_pids(pid),
+        _ => Vec::new(),
+    };
+    match format {
+        "json" => println!("{}", serde_json::to_string(&pids)?),
+        "table" => {
+            let mut args: Vec<String> = if ps_args.is_empty() {
+                vec!["-ef".into()]
+            } else {
+                ps_args.to_vec()
+            };
+            let out = std::process::Command::new("ps").args(&mut args).output();
+            match out {
+                Ok(o) => {
+                    let text = String::from_utf8_lossy(&o.stdout);
+                    let mut lines = text.lines();
+                    let header = lines.next().unwrap_or("");
+                    let col = header.split_whitespace().position(|c| c == "PID");
+                    println!("{header}");
+                    for line in lines {
+                        let p = col.and_then(|i| line.split_whitespace().nth(i)?.parse::<i32>().ok());
+                        if p.is_some_and(|p| pids.contains(&p)) {
+                            println!("{line}");
+                        }
+                    }
+                }
+                Err(_) => {
+                    println!("PID");
+                    for p in pids {
+                        println!("{p}");
+                    }
+                }
+            }
+        }
+        other => bail!("invalid format {other:?}: expected table or json"),
+    }
+    Ok(())
+}

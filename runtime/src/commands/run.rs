@@ -1,0 +1,54 @@
+//! `run`: create, start, and (unless `--detach`) wait and delete.
+
+use anyhow::{bail, Result};
+
+use crate::cli::{Global, Run};
+use crate::create::{self, Options};
+use crate::tty::ConsoleListener;
+
+pub fn run(global: &Global, r: &Run) -> Result<i32> {
+    let c = &r.create;
+    let (_, spec) = create::load_bundle(&c.bundle)?;
+    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let own_console = if terminal && c.console_socket.is_none() {
+        if r.detach {
+            bail!("cannot allocate a terminal in detached mode: pass --console-socket");
+        }
+        Some(ConsoleListener::new()?)
+    } else {
+        None
+    };
+    let root = crate::store::state_root(global.root.as_deref())?;
+    let opts = Options {
+        root: root.clone(),
+        global,
+        create: c,
+        own_console: own_console.as_ref().map(|l| l.path.clone()),
+    };
+    let pid = create::create(&opts)?;
+    let master = match &own_console {
+        Some(l) => Some(l.receive()?),
+        None => None,
+    };
+    if let Err(e) = crate::commands::lifecycle::start(&root, &c.id) {
+        let _ = crate::commands::lifecycle::delete(&root, &c.id, true);
+        return Err(e);
+    }
+    if r.detach {
+        return Ok(0);
+    }
+    crate::wait::forward_signals(pid);
+    let proxy = match master {
+        Some(m) => Some(crate::tty::proxy(m)?),
+        None => None,
+    };
+    let code = crate::wait::wait_exit_code(pid);
+    if let Some((raw, out)) = proxy {
+        let _ = out.join();
+        drop(raw);
+    }
+    if !r.keep {
+        crate::commands::lifecycle::delete(&root, &c.id, true)?;
+    }
+    Ok(code)
+}

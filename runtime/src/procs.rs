@@ -1,0 +1,127 @@
+//! The container's processes, found without a cgroup: the members of the
+//! init's pid namespace when it has its own, else the init's process tree.
+//! This is what `ps`, `kill --all`, `delete --force` and the cgroup-less
+//! `pause` use when the container has no cgroup we can read.
+
+use std::collections::HashMap;
+use std::fs;
+
+/// Field 22 of /proc/<pid>/stat (start time in clock ticks).
+pub fn start_time(pid: i32) -> Option<u64> {
+    stat_fields(pid).and_then(|f| f.get(19).and_then(|s| s.parse().ok()))
+}
+
+/// Fields of /proc/<pid>/stat after the `(comm)` field: index 0 is state.
+fn stat_fields(pid: i32) -> Option<Vec<String>> {
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
+pub fn is_zombie_or_gone(pid: i32) -> bool {
+    match stat_fields(pid) {
+        Some(f) => matches!(f.first().map(String::as_str), Some("Z") | Some("X")),
+        None => true,
+    }
+}
+
+fn ns_inode(pid: i32, ns: &str) -> Option<u64> {
+    let link = fs::read_link(format!("/proc/{pid}/ns/{ns}")).ok()?;
+    let s = link.to_str()?;
+    s.rsplit('[').next()?.trim_end_matches(']').parse().ok()
+}
+
+fn all_pids() -> Vec<i32> {
+    fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .collect()
+}
+
+/// Every live process of the container whose init is `init`, init first.
+pub fn container_pids(init: i32) -> Vec<i32> {
+    if is_zombie_or_gone(init) {
+        return Vec::new();
+    }
+    let me = std::process::id() as i32;
+    let own_ns = match (ns_inode(init, "pid"), ns_inode(me, "pid")) {
+        (Some(a), Some(b)) if a != b => Some(a),
+        _ => None,
+    };
+    let mut out = vec![init];
+    match own_ns {
+        Some(ns) => {
+            for pid in all_pids() {
+                if pid != init && ns_inode(pid, "pid") == Some(ns) && !is_zombie_or_gone(pid) {
+                    out.push(pid);
+                }
+            }
+        }
+        None => {
+            // No pid namespace of its own: the init's descendants.
+            let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+            for pid in all_pids() {
+                if let Some(ppid) = stat_fields(pid).and_then(|f| f.get(1)?.parse().ok()) {
+                    children.entry(ppid).or_default().push(pid);
+                }
+            }
+            let mut i = 0;
+            while i < out.len() {
+                if let Some(c) = children.get(&out[i]) {
+                    out.extend(c.iter().copied().filter(|p| !is_zombie_or_gone(*p)));
+                }
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Sends `sig` to every process of the container; returns how many got it.
+pub fn signal_all(init: i32, sig: nix::sys::signal::Signal) -> usize {
+    let mut n = 0;
+    for pid in container_pids(init) {
+        if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).is_ok() {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Waits (bounded) until no process of the container is left.
+pub fn wait_gone(init: i32, timeout: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if container_pids(init).is_empty() {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_process_is_found_and_has_a_start_time() {
+        let me = std::process::id() as i32;
+        assert!(start_time(me).is_some());
+        assert!(!is_zombie_or_gone(me));
+        assert_eq!(container_pids(me)[0], me);
+    }
+
+    #[test]
+    fn tree_walk_finds_children() {
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let pids = container_pids(std::process::id() as i32);
+        assert!(pids.contains(&(child.id() as i32)), "{pids:?}");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}

@@ -1,0 +1,262 @@
+//! Where container state lives and how a container is looked up.
+//!
+//! libcontainer owns `<root>/<id>/` (state.json, its saved config, the notify
+//! socket). rootlessrt keeps its own facts about a container (the bundle the
+//! user gave, whether it runs in an outer user namespace, the tracer mode) in
+//! `<root>/.rlrt/<id>/`, next to the rewritten config.json that libcontainer
+//! was given when the user's spec had to be adapted (see `create.rs`).
+
+use std::fs;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use libcontainer::container::{Container, ContainerStatus};
+use serde::{Deserialize, Serialize};
+
+pub const MAX_ID_LEN: usize = 200;
+
+/// The state root: `--root`, else `/run/rootlessrt` for root, else
+/// `$XDG_RUNTIME_DIR/rootlessrt`, else a private directory in /tmp.
+pub fn state_root(flag: Option<&Path>) -> Result<PathBuf> {
+    let root = match flag {
+        Some(p) => p.to_path_buf(),
+        None if nix::unistd::geteuid().is_root() => PathBuf::from("/run/rootlessrt"),
+        None => match std::env::var_os("XDG_RUNTIME_DIR") {
+            Some(x) if !x.is_empty() && Path::new(&x).is_dir() => Path::new(&x).join("rootlessrt"),
+            _ => PathBuf::from(format!("/tmp/rootlessrt-{}", nix::unistd::geteuid())),
+        },
+    };
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&root)
+        .with_context(|| format!("cannot create state directory {}", root.display()))?;
+    let meta = fs::metadata(&root)?;
+    if flag.is_none() && meta.uid() != nix::unistd::geteuid().as_raw() {
+        bail!("state directory {} is not owned by you", root.display());
+    }
+    if flag.is_none() && meta.permissions().mode() & 0o077 != 0 {
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o700))?;
+    }
+    root.canonicalize()
+        .with_context(|| format!("state directory {}", root.display()))
+}
+
+/// runc's rule: letters, digits and `_ + - .`, not `.` or `..`. We also cap
+/// the length so that `<root>/<id>` stays a valid path component.
+pub fn validate_id(id: &str) -> Result<()> {
+    if id.is_empty() {
+        bail!("invalid container id: the id is empty");
+    }
+    if id.len() > MAX_ID_LEN {
+        bail!(
+            "invalid container id: {} characters, at most {MAX_ID_LEN} allowed",
+            id.len()
+        );
+    }
+    let ok = id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
+    if !ok || id == "." || id == ".." {
+        bail!("invalid container id {id:?}: only letters, digits and '_', '+', '-', '.' are allowed");
+    }
+    Ok(())
+}
+
+/// What rootlessrt itself records about a container.
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+pub struct Meta {
+    /// The bundle the user passed (libcontainer may have been given a
+    /// rewritten copy of its config).
+    pub bundle: PathBuf,
+    /// The container runs inside an outer user namespace we created.
+    pub outer_userns: bool,
+    /// Tracer mode: off, ids or full.
+    pub emulation: String,
+    /// Pause done by SIGSTOP (no freezer cgroup available).
+    #[serde(default)]
+    pub paused_by_signal: bool,
+    /// The init process's start time (clock ticks), to tell pid reuse apart.
+    #[serde(default)]
+    pub init_start_time: Option<u64>,
+}
+
+pub fn sidecar_dir(root: &Path, id: &str) -> PathBuf {
+    root.join(".rlrt").join(id)
+}
+
+impl Meta {
+    pub fn load(root: &Path, id: &str) -> Option<Meta> {
+        let data = fs::read(sidecar_dir(root, id).join("meta.json")).ok()?;
+        serde_json::from_slice(&data).ok()
+    }
+    pub fn save(&self, root: &Path, id: &str) -> Result<()> {
+        let dir = sidecar_dir(root, id);
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+        let tmp = dir.join("meta.json.tmp");
+        fs::write(&tmp, serde_json::to_vec(self)?)?;
+        fs::rename(&tmp, dir.join("meta.json"))?;
+        Ok(())
+    }
+}
+
+/// A loaded container with our metadata next to libcontainer's state.
+pub struct Handle {
+    pub root: PathBuf,
+    pub id: String,
+    pub container: Container,
+    pub meta: Meta,
+}
+
+impl Handle {
+    pub fn load(root: &Path, id: &str) -> Result<Handle> {
+        validate_id(id)?;
+        let dir = root.join(id);
+        if !dir.join("state.json").exists() {
+            bail!("container {id:?} does not exist");
+        }
+        let mut container = Container::load(dir)
+            .map_err(|e| anyhow!("cannot load container {id:?}: {e}"))?;
+        let meta = Meta::load(root, id).unwrap_or_else(|| Meta {
+            bundle: container.bundle().clone(),
+            ..Default::default()
+        });
+        // A recycled pid is not our init: treat the container as stopped.
+        if let (Some(pid), Some(start)) = (container.pid(), meta.init_start_time) {
+            if crate::procs::start_time(pid.as_raw()) != Some(start)
+                && container.status() != ContainerStatus::Stopped
+            {
+                container.set_status(ContainerStatus::Stopped);
+            }
+        }
+        Ok(Handle {
+            root: root.to_path_buf(),
+            id: id.to_string(),
+            container,
+            meta,
+        })
+    }
+
+    pub fn status(&self) -> ContainerStatus {
+        self.container.status()
+    }
+
+    pub fn pid(&self) -> Option<i32> {
+        self.container.pid().map(|p| p.as_raw())
+    }
+
+    pub fn set_status(&mut self, status: ContainerStatus) -> Result<()> {
+        self.container
+            .set_status(status)
+            .save()
+            .map_err(|e| anyhow!("cannot save state of {:?}: {e}", self.id))
+    }
+
+    /// Removes every state file of the container (ours and libcontainer's).
+    pub fn remove_state(&self) -> Result<()> {
+        remove_state(&self.root, &self.id)
+    }
+}
+
+pub fn remove_state(root: &Path, id: &str) -> Result<()> {
+    for dir in [root.join(id), sidecar_dir(root, id)] {
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot remove {}", dir.display())),
+        }
+    }
+    Ok(())
+}
+
+pub fn status_str(s: ContainerStatus) -> &'static str {
+    match s {
+        ContainerStatus::Creating => "creating",
+        ContainerStatus::Created => "created",
+        ContainerStatus::Running => "running",
+        ContainerStatus::Stopped => "stopped",
+        ContainerStatus::Paused => "paused",
+    }
+}
+
+/// An exclusive POSIX record lock on `<root>/.lock`. POSIX (not flock/OFD)
+/// locks belong to the process and are not inherited by the container
+/// processes libcontainer forks, so the lock ends with this command.
+pub struct RootLock {
+    _fd: OwnedFd,
+}
+
+impl RootLock {
+    pub fn acquire(root: &Path) -> Result<RootLock> {
+        let path = root.join(".lock");
+        let fd: OwnedFd = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode_0600()
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?
+            .into();
+        let lock = libc::flock {
+            l_type: libc::F_WRLCK as libc::c_short,
+            l_whence: libc::SEEK_SET as libc::c_short,
+            l_start: 0,
+            l_len: 0,
+            l_pid: 0,
+        };
+        loop {
+            // SAFETY: fd is open and `lock` is a valid flock struct.
+            let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETLKW, &lock) };
+            if r == 0 {
+                break;
+            }
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EINTR) {
+                return Err(err).context("cannot lock the state directory");
+            }
+        }
+        Ok(RootLock { _fd: fd })
+    }
+}
+
+trait Mode0600 {
+    fn mode_0600(&mut self) -> &mut Self;
+}
+impl Mode0600 for fs::OpenOptions {
+    fn mode_0600(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.mode(0o600)
+    }
+}
+
+/// IDs of all containers under `root`.
+pub fn list_ids(root: &Path) -> Vec<String> {
+    let mut ids: Vec<String> = fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| !n.starts_with('.') && root.join(n).join("state.json").exists())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        for good in ["a", "abc-1.2_3+x", "A"] {
+            assert!(validate_id(good).is_ok(), "{good}");
+        }
+        let long = "x".repeat(1000);
+        for bad in ["", ".", "..", "../x", "a/b", "a b", "é", long.as_str()] {
+            let e = validate_id(bad).unwrap_err().to_string();
+            assert!(!e.contains('\n'), "{e}");
+        }
+    }
+}
