@@ -58,13 +58,15 @@ fn private_cgroup2() -> Result<()> {
         None::<&str>,
     )
     .context("cannot make mounts private")?;
+    // A cgroup namespace owned by our user namespace lets the container
+    // mount cgroup2 (the spec's /sys/fs/cgroup mount) and lets us mount one
+    // here on a hybrid or v1 host.
+    let own_cgroupns = unshare(CloneFlags::CLONE_NEWCGROUP).is_ok();
     let cg = Path::new("/sys/fs/cgroup");
     if is_cgroup2(cg) {
         return Ok(());
     }
-    // A hybrid or v1 host: show a cgroup2 hierarchy instead. Mounting one
-    // needs a cgroup namespace owned by our user namespace.
-    if unshare(CloneFlags::CLONE_NEWCGROUP).is_ok()
+    if own_cgroupns
         && mount(
             Some("cgroup2"),
             cg,

@@ -23,9 +23,16 @@ pub fn state_json(h: &Handle) -> serde_json::Value {
         "bundle": h.meta.bundle,
         "rootfs": rootfs,
         "created": st.created.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)),
-        "owner": owner_name(st.creator),
+        "owner": owner_name(owner_uid(h).or(st.creator)),
         "annotations": st.annotations.clone().unwrap_or_default(),
     })
+}
+
+/// The user who created the container, as the host sees it: inside the
+/// outer user namespace libcontainer records uid 0.
+fn owner_uid(h: &Handle) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(h.root.join(&h.id)).ok().map(|m| m.uid())
 }
 
 fn owner_name(uid: Option<u32>) -> String {
