@@ -12,6 +12,24 @@ use anyhow::{bail, Result};
 use libcontainer::workload::{default::DefaultExecutor, Executor, ExecutorError, ExecutorValidationError};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+fn find_executable(name: &str, path: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let ok = |p: &std::path::Path| {
+        p.metadata()
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    };
+    if name.contains('/') {
+        let p = std::path::PathBuf::from(name);
+        return ok(&p).then_some(p);
+    }
+    path.split(':')
+        .map(|d| std::path::Path::new(if d.is_empty() { "." } else { d }).join(name))
+        .find(|p| ok(p))
+}
+
 pub const ANNOTATION: &str = "io.rootlessrt.fake-root";
 
 /// Everything the workload's tracer needs, decided before the container is
@@ -175,7 +193,23 @@ impl Executor for TracerExecutor {
         }
     }
 
+    /// Like runc: the command must resolve, through the spec's PATH or, when
+    /// it sets none, the usual default one.
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
-        DefaultExecutor {}.validate(spec)
+        let process = spec.process().as_ref();
+        let arg0 = process
+            .and_then(|p| p.args().as_ref())
+            .and_then(|a| a.first())
+            .ok_or_else(|| ExecutorValidationError::ArgValidationError("process.args is empty".into()))?;
+        let env = process.and_then(|p| p.env().as_ref());
+        let path = env
+            .and_then(|e| e.iter().find_map(|kv| kv.strip_prefix("PATH=")))
+            .unwrap_or(DEFAULT_PATH);
+        if find_executable(arg0, path).is_none() {
+            return Err(ExecutorValidationError::ArgValidationError(format!(
+                "exec: {arg0:?}: executable file not found in $PATH"
+            )));
+        }
+        Ok(())
     }
 }
