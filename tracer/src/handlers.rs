@@ -1,0 +1,665 @@
+//! Shared syscall handlers (architecture independent: they see logical
+//! arguments through `Regs::arg`).
+
+use crate::arch::Regs;
+use crate::creds::{cap_valid_mask, Creds, CAP_CHOWN, CAP_MKNOD};
+use crate::mem;
+use crate::owners::{errno, Fake, Meta};
+use crate::syscalls::{Row, Sys};
+use crate::tracer::{Action, Pending, Tracer};
+use crate::xattr;
+use crate::Mode;
+use std::os::fd::{FromRawFd, OwnedFd};
+
+const PATH_MAX: usize = 4096;
+const NONE: u32 = u32::MAX;
+
+fn ret(r: Result<i64, i32>) -> Action {
+    match r {
+        Ok(v) => Action::Skip(v),
+        Err(e) => Action::Skip(-(e as i64)),
+    }
+}
+
+fn as_id(v: u64) -> u32 {
+    v as u32
+}
+
+/// A tracee path made usable by the tracer (NUL-terminated).
+pub struct Resolved {
+    pub path: Vec<u8>,
+    pub follow: bool,
+    _fd: Option<OwnedFd>,
+}
+
+fn cstr(v: &mut Vec<u8>) {
+    v.push(0);
+}
+
+fn is_hidden(name: &[u8]) -> bool {
+    name == &xattr::NAME_C[..xattr::NAME_C.len() - 1] || name == &xattr::DEV_NAME_C[..xattr::DEV_NAME_C.len() - 1]
+}
+
+/// fstatat through a resolved path.
+fn do_stat(r: &Resolved, extra_flags: i32) -> Result<libc::stat, i32> {
+    // SAFETY: zeroed stat is valid; the path is NUL-terminated.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let flags = extra_flags | if r.follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
+    // SAFETY: as above.
+    let rc = unsafe { libc::fstatat(libc::AT_FDCWD, r.path.as_ptr().cast(), &mut st, flags) };
+    if rc == 0 {
+        Ok(st)
+    } else {
+        Err(errno())
+    }
+}
+
+fn bytes_of<T>(v: &T) -> &[u8] {
+    // SAFETY: T is a plain-old-data kernel struct (stat/statx); we view its bytes.
+    unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>()) }
+}
+
+impl Tracer {
+    fn creds(&mut self, tid: i32) -> &mut Creds {
+        let initial = &self.initial;
+        &mut self
+            .threads
+            .entry(tid)
+            .or_insert_with(|| crate::tracer::Thread { creds: initial.clone(), pending: Pending::None })
+            .creds
+    }
+
+    /// Read a path argument into `self.buf` (without NUL).
+    fn read_path(&mut self, tid: i32, addr: u64) -> Result<Vec<u8>, i32> {
+        let mut v = std::mem::take(&mut self.buf);
+        let r = mem::read_cstr(tid, addr, PATH_MAX - 1, &mut v);
+        let out = v.clone();
+        self.buf = v;
+        r.map(|_| out)
+    }
+
+    /// Resolve (dirfd, path) as the tracee would. `empty`: the call allows an empty path (AT_EMPTY_PATH).
+    pub fn resolve(&self, tid: i32, dirfd: i32, path: &[u8], follow: bool, empty: bool) -> Result<Resolved, i32> {
+        let base = |v: &mut Vec<u8>| -> Result<(), i32> {
+            use std::io::Write;
+            if dirfd == libc::AT_FDCWD {
+                let _ = write!(v, "/proc/{tid}/cwd");
+            } else if dirfd >= 0 {
+                let _ = write!(v, "/proc/{tid}/fd/{dirfd}");
+            } else {
+                return Err(libc::EBADF);
+            }
+            Ok(())
+        };
+        let mut p = Vec::with_capacity(path.len() + 32);
+        if path.is_empty() {
+            if !empty {
+                return Err(libc::ENOENT);
+            }
+            base(&mut p)?;
+            cstr(&mut p);
+            return Ok(Resolved { path: p, follow: true, _fd: None });
+        }
+        if path[0] == b'/' {
+            if self.divergent {
+                return self.resolve_in_root(tid, path, follow);
+            }
+            p.extend_from_slice(path);
+        } else {
+            base(&mut p)?;
+            p.push(b'/');
+            p.extend_from_slice(path);
+        }
+        cstr(&mut p);
+        Ok(Resolved { path: p, follow, _fd: None })
+    }
+
+    /// Absolute path of a tracee whose root may differ from ours: openat2(RESOLVE_IN_ROOT).
+    fn resolve_in_root(&self, tid: i32, path: &[u8], follow: bool) -> Result<Resolved, i32> {
+        let root = format!("/proc/{tid}/root\0");
+        // SAFETY: NUL-terminated path.
+        let rfd = unsafe { libc::open(root.as_ptr().cast(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+        if rfd < 0 {
+            return Err(errno());
+        }
+        // SAFETY: rfd is a fresh fd we own.
+        let _root = unsafe { OwnedFd::from_raw_fd(rfd) };
+        let mut p = path.to_vec();
+        cstr(&mut p);
+        // struct open_how { u64 flags; u64 mode; u64 resolve; }
+        let how: [u64; 3] =
+            [(libc::O_PATH | libc::O_CLOEXEC | if follow { 0 } else { libc::O_NOFOLLOW }) as u64, 0, libc::RESOLVE_IN_ROOT];
+        // SAFETY: `how` has the layout of struct open_how; the path is NUL-terminated.
+        let fd = unsafe { libc::syscall(libc::SYS_openat2, rfd, p.as_ptr(), how.as_ptr(), std::mem::size_of_val(&how)) };
+        if fd < 0 {
+            return Err(errno());
+        }
+        // SAFETY: fresh fd.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        use std::os::fd::AsRawFd;
+        let mut path = format!("/proc/self/fd/{}", fd.as_raw_fd()).into_bytes();
+        cstr(&mut path);
+        Ok(Resolved { path, follow: true, _fd: Some(fd) })
+    }
+
+    /// ENOENT through /proc/<tid>/fd/N means the fd does not exist: EBADF.
+    fn fix_errno(&self, tid: i32, dirfd: i32, e: i32) -> i32 {
+        if e == libc::ENOENT && dirfd >= 0 {
+            let p = format!("/proc/{tid}/fd/{dirfd}\0");
+            // SAFETY: NUL-terminated.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            // SAFETY: as above.
+            if unsafe { libc::lstat(p.as_ptr().cast(), &mut st) } != 0 {
+                return libc::EBADF;
+            }
+        }
+        e
+    }
+
+    pub fn handle(&mut self, tid: i32, regs: &mut Regs, row: &Row) -> Action {
+        let a = |i: usize| regs.arg(i);
+        match row.sys {
+            Sys::Getuid => Action::Skip(self.creds(tid).ruid.into()),
+            Sys::Geteuid => Action::Skip(self.creds(tid).euid.into()),
+            Sys::Getgid => Action::Skip(self.creds(tid).rgid.into()),
+            Sys::Getegid => Action::Skip(self.creds(tid).egid.into()),
+            Sys::Getresuid | Sys::Getresgid => {
+                let c = self.creds(tid);
+                let v = if row.sys == Sys::Getresuid { [c.ruid, c.euid, c.suid] } else { [c.rgid, c.egid, c.sgid] };
+                for (i, id) in v.iter().enumerate() {
+                    if let Err(e) = mem::write(tid, a(i), &id.to_ne_bytes()) {
+                        return ret(Err(e));
+                    }
+                }
+                Action::Skip(0)
+            }
+            Sys::Getgroups => {
+                let size = a(0) as i32;
+                let groups = self.creds(tid).groups.clone();
+                if size < 0 {
+                    return ret(Err(libc::EINVAL));
+                }
+                if size == 0 {
+                    return Action::Skip(groups.len() as i64);
+                }
+                if (size as usize) < groups.len() {
+                    return ret(Err(libc::EINVAL));
+                }
+                let bytes: Vec<u8> = groups.iter().flat_map(|g| g.to_ne_bytes()).collect();
+                match mem::write(tid, a(1), &bytes) {
+                    Ok(()) => Action::Skip(groups.len() as i64),
+                    Err(e) => ret(Err(e)),
+                }
+            }
+            Sys::Setgroups => {
+                let n = match self.creds(tid).setgroups_check(a(0) as i32) {
+                    Ok(n) => n,
+                    Err(e) => return ret(Err(e)),
+                };
+                let mut raw = vec![0u8; n * 4];
+                if let Err(e) = mem::read(tid, a(1), &mut raw) {
+                    return ret(Err(e));
+                }
+                let g = raw.chunks_exact(4).map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]])).collect();
+                self.creds(tid).set_groups(g);
+                Action::Skip(0)
+            }
+            Sys::Setuid => ret(self.creds(tid).setuid(as_id(a(0)))),
+            Sys::Setgid => ret(self.creds(tid).setgid(as_id(a(0)))),
+            Sys::Setreuid => ret(self.creds(tid).setreuid(as_id(a(0)), as_id(a(1)))),
+            Sys::Setregid => ret(self.creds(tid).setregid(as_id(a(0)), as_id(a(1)))),
+            Sys::Setresuid => ret(self.creds(tid).setresuid(as_id(a(0)), as_id(a(1)), as_id(a(2)))),
+            Sys::Setresgid => ret(self.creds(tid).setresgid(as_id(a(0)), as_id(a(1)), as_id(a(2)))),
+            Sys::Setfsuid => Action::Skip(self.creds(tid).setfsuid(as_id(a(0)))),
+            Sys::Setfsgid => Action::Skip(self.creds(tid).setfsgid(as_id(a(0)))),
+            Sys::Capget => self.capget(tid, a(0), a(1)),
+            Sys::Capset => self.capset(tid, a(0), a(1)),
+            Sys::Prctl => {
+                if a(0) as i32 == libc::PR_SET_NO_NEW_PRIVS {
+                    if a(1) == 1 && a(2) | a(3) | a(4) == 0 {
+                        self.creds(tid).nnp = true;
+                    }
+                    return Action::Native;
+                }
+                match self.creds(tid).prctl(a(0) & 0xffff_ffff, a(1), a(2), a(3), a(4)) {
+                    Some(r) => ret(r),
+                    None => Action::Native,
+                }
+            }
+            Sys::Chown => self.chown(tid, libc::AT_FDCWD as u64, a(0), a(1), a(2), 0, false),
+            Sys::Lchown => self.chown(tid, libc::AT_FDCWD as u64, a(0), a(1), a(2), libc::AT_SYMLINK_NOFOLLOW, false),
+            Sys::Fchown => self.chown(tid, a(0), 0, a(1), a(2), libc::AT_EMPTY_PATH, true),
+            Sys::Fchownat => self.chown(tid, a(0), a(1), a(2), a(3), a(4) as i32, false),
+            Sys::Mknod => self.mknod(tid, regs, libc::AT_FDCWD as u64, 0),
+            Sys::Mknodat => self.mknod(tid, regs, a(0), 1),
+            Sys::Stat => self.stat(tid, libc::AT_FDCWD as u64, a(0), a(1), 0, false),
+            Sys::Lstat => self.stat(tid, libc::AT_FDCWD as u64, a(0), a(1), libc::AT_SYMLINK_NOFOLLOW, false),
+            Sys::Fstat => self.stat(tid, a(0), 0, a(1), libc::AT_EMPTY_PATH, true),
+            Sys::Newfstatat => self.stat(tid, a(0), a(1), a(2), a(3) as i32, false),
+            Sys::Statx => self.statx(tid, a(0), a(1), a(2) as i32, a(3) as u32, a(4)),
+            Sys::Listxattr => self.listxattr(tid, libc::AT_FDCWD as u64, a(0), a(1), a(2), true, false),
+            Sys::Llistxattr => self.listxattr(tid, libc::AT_FDCWD as u64, a(0), a(1), a(2), false, false),
+            Sys::Flistxattr => self.listxattr(tid, a(0), 0, a(1), a(2), true, true),
+            Sys::Getxattr | Sys::Lgetxattr | Sys::Fgetxattr => self.xattr_filter(tid, a(1), libc::ENODATA),
+            Sys::Setxattr | Sys::Lsetxattr | Sys::Fsetxattr => self.xattr_filter(tid, a(1), libc::EPERM),
+            Sys::Removexattr | Sys::Lremovexattr | Sys::Fremovexattr => self.xattr_filter(tid, a(1), libc::ENODATA),
+            Sys::RootChange => {
+                self.divergent = true;
+                Action::Native
+            }
+        }
+    }
+
+    fn xattr_filter(&mut self, tid: i32, name_ptr: u64, err: i32) -> Action {
+        let mut name = Vec::new();
+        match mem::read_cstr(tid, name_ptr, 255, &mut name) {
+            Ok(()) if is_hidden(&name) => ret(Err(err)),
+            _ => Action::Native, // the kernel reports EFAULT/ERANGE itself
+        }
+    }
+
+    fn capget(&mut self, tid: i32, hdr: u64, data: u64) -> Action {
+        let version = match mem::read_u32(tid, hdr) {
+            Ok(v) => v,
+            Err(e) => return ret(Err(e)),
+        };
+        let words = match version {
+            0x1998_0330 => 1,
+            0x2007_1026 | 0x2008_0522 => 2,
+            _ => {
+                if let Err(e) = mem::write(tid, hdr, &0x2008_0522u32.to_ne_bytes()) {
+                    return ret(Err(e));
+                }
+                return ret(if data == 0 { Ok(0) } else { Err(libc::EINVAL) });
+            }
+        };
+        if data == 0 {
+            return Action::Skip(0);
+        }
+        let pid = match mem::read_u32(tid, hdr + 4) {
+            Ok(p) => p as i32,
+            Err(e) => return ret(Err(e)),
+        };
+        if pid < 0 {
+            return ret(Err(libc::EINVAL));
+        }
+        let caps = if pid == 0 || pid == tid {
+            self.creds(tid).caps
+        } else if let Some(t) = self.threads.get(&pid) {
+            t.creds.caps
+        } else {
+            return Action::Native;
+        };
+        let mut out = Vec::with_capacity(24);
+        for w in 0..words {
+            for v in [caps.effective, caps.permitted, caps.inheritable] {
+                out.extend_from_slice(&((v >> (32 * w)) as u32).to_ne_bytes());
+            }
+        }
+        ret(mem::write(tid, data, &out).map(|_| 0))
+    }
+
+    fn capset(&mut self, tid: i32, hdr: u64, data: u64) -> Action {
+        let version = match mem::read_u32(tid, hdr) {
+            Ok(v) => v,
+            Err(e) => return ret(Err(e)),
+        };
+        let words = match version {
+            0x1998_0330 => 1,
+            0x2007_1026 | 0x2008_0522 => 2,
+            _ => {
+                if let Err(e) = mem::write(tid, hdr, &0x2008_0522u32.to_ne_bytes()) {
+                    return ret(Err(e));
+                }
+                return ret(Err(libc::EINVAL));
+            }
+        };
+        let pid = match mem::read_u32(tid, hdr + 4) {
+            Ok(p) => p as i32,
+            Err(e) => return ret(Err(e)),
+        };
+        if pid != 0 && pid != tid {
+            return ret(Err(libc::EPERM));
+        }
+        let mut raw = vec![0u8; 12 * words];
+        if let Err(e) = mem::read(tid, data, &mut raw) {
+            return ret(Err(e));
+        }
+        let word = |w: usize, i: usize| -> u64 {
+            let o = 12 * w + 4 * i;
+            u64::from(u32::from_ne_bytes([raw[o], raw[o + 1], raw[o + 2], raw[o + 3]])) << (32 * w)
+        };
+        let (mut e, mut p, mut inh) = (0u64, 0u64, 0u64);
+        for w in 0..words {
+            e |= word(w, 0);
+            p |= word(w, 1);
+            inh |= word(w, 2);
+        }
+        let m = cap_valid_mask();
+        ret(self.creds(tid).capset(e & m, p & m, inh & m))
+    }
+
+    /// Fake view of a stat result's inode.
+    fn fake_for(&mut self, r: &Resolved, m: &Meta) -> Fake {
+        self.owners.lookup(&r.path, r.follow, m)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn chown(&mut self, tid: i32, dirfd: u64, path_ptr: u64, uid: u64, gid: u64, flags: i32, fd_call: bool) -> Action {
+        let dirfd = dirfd as i32;
+        if flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) != 0 {
+            return ret(Err(libc::EINVAL));
+        }
+        let path = if fd_call {
+            Vec::new()
+        } else {
+            match self.read_path(tid, path_ptr) {
+                Ok(p) => p,
+                Err(e) => return ret(Err(e)),
+            }
+        };
+        if fd_call && dirfd < 0 {
+            return ret(Err(libc::EBADF));
+        }
+        let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
+        let r = match self.resolve(tid, dirfd, &path, follow, flags & libc::AT_EMPTY_PATH != 0) {
+            Ok(r) => r,
+            Err(e) => return ret(Err(e)),
+        };
+        let (uid, gid) = (as_id(uid), as_id(gid));
+        let privileged = self.creds(tid).capable(CAP_CHOWN);
+        let full = self.mode == Mode::Full;
+        let mut before = None;
+        if full || !privileged {
+            let st = match do_stat(&r, 0) {
+                Ok(st) => st,
+                Err(e) => return ret(Err(self.fix_errno(tid, dirfd, e))),
+            };
+            let m = Meta::from_stat(&st);
+            let cur = self.fake_for(&r, &m);
+            if !privileged {
+                let c = self.creds(tid);
+                let ok = c.fsuid == cur.uid
+                    && (uid == NONE || uid == cur.uid)
+                    && (gid == NONE || gid == cur.gid || c.in_group(gid));
+                if !ok {
+                    return ret(Err(libc::EPERM));
+                }
+            }
+            before = Some((m, cur));
+        }
+        let real = |v: u32| if v == NONE { NONE } else { 0 };
+        let cflags = if r.follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
+        // SAFETY: NUL-terminated path.
+        let rc = unsafe { libc::fchownat(libc::AT_FDCWD, r.path.as_ptr().cast(), real(uid), real(gid), cflags) };
+        if rc != 0 {
+            return ret(Err(self.fix_errno(tid, dirfd, errno())));
+        }
+        if let (true, Some((m, cur))) = (full, before) {
+            let nu = if uid == NONE { cur.uid } else { uid };
+            let ng = if gid == NONE { cur.gid } else { gid };
+            if (nu, ng) != (cur.uid, cur.gid) {
+                self.owners.set_owner(&r.path, r.follow, &m, nu, ng);
+            }
+        }
+        Action::Skip(0)
+    }
+
+    fn mknod(&mut self, tid: i32, regs: &mut Regs, dirfd: u64, pi: usize) -> Action {
+        let mode = regs.arg(pi + 1) as u32;
+        let kind = mode & libc::S_IFMT;
+        if kind != libc::S_IFCHR && kind != libc::S_IFBLK {
+            return Action::Native;
+        }
+        if !self.creds(tid).capable(CAP_MKNOD) {
+            return ret(Err(libc::EPERM));
+        }
+        let path = match self.read_path(tid, regs.arg(pi)) {
+            Ok(p) => p,
+            Err(e) => return ret(Err(e)),
+        };
+        let rdev = regs.arg(pi + 2);
+        regs.set_arg(pi + 1, u64::from(libc::S_IFREG | (mode & 0o7777)));
+        regs.set_arg(pi + 2, 0);
+        if let Some(t) = self.threads.get_mut(&tid) {
+            t.pending = Pending::Mknod { dirfd: dirfd as i32, path, kind, rdev };
+        }
+        Action::NativeWithExit
+    }
+
+    /// Syscall-exit stop.
+    pub fn syscall_exit(&mut self, tid: i32) {
+        let pending = match self.threads.get_mut(&tid) {
+            Some(t) => std::mem::replace(&mut t.pending, Pending::None),
+            None => return,
+        };
+        if let Pending::Mknod { dirfd, path, kind, rdev } = pending {
+            match Regs::get(tid) {
+                Ok(r) if r.ret() == 0 => {}
+                _ => return,
+            }
+            let Ok(r) = self.resolve(tid, dirfd, &path, false, false) else { return };
+            let Ok(st) = do_stat(&r, 0) else { return };
+            let m = Meta::from_stat(&st);
+            self.owners.add_device(&r.path, &m, kind, rdev);
+            let c = self.creds(tid);
+            let (u, g) = (c.fsuid, c.fsgid);
+            if self.mode == Mode::Full && (u, g) != (0, 0) {
+                self.owners.set_owner(&r.path, false, &m, u, g);
+            }
+        }
+    }
+
+    fn stat(&mut self, tid: i32, dirfd: u64, path_ptr: u64, buf: u64, flags: i32, fd_call: bool) -> Action {
+        self.stat_calls += 1;
+        let dirfd = dirfd as i32;
+        if flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH | libc::AT_NO_AUTOMOUNT) != 0 {
+            return ret(Err(libc::EINVAL));
+        }
+        let path = if fd_call || (path_ptr == 0 && flags & libc::AT_EMPTY_PATH != 0) {
+            Vec::new()
+        } else {
+            match self.read_path(tid, path_ptr) {
+                Ok(p) => p,
+                Err(e) => return ret(Err(e)),
+            }
+        };
+        if fd_call && dirfd < 0 {
+            return ret(Err(libc::EBADF));
+        }
+        let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
+        let r = match self.resolve(tid, dirfd, &path, follow, flags & libc::AT_EMPTY_PATH != 0) {
+            Ok(r) => r,
+            Err(e) => return ret(Err(e)),
+        };
+        let mut st = match do_stat(&r, flags & libc::AT_NO_AUTOMOUNT) {
+            Ok(st) => st,
+            Err(e) => return ret(Err(self.fix_errno(tid, dirfd, e))),
+        };
+        let fake = self.fake_for(&r, &Meta::from_stat(&st));
+        st.st_uid = fake.uid;
+        st.st_gid = fake.gid;
+        if let Some((kind, rdev)) = fake.dev {
+            st.st_mode = (st.st_mode & !libc::S_IFMT) | kind;
+            st.st_rdev = rdev;
+        }
+        ret(mem::write(tid, buf, bytes_of(&st)).map(|_| 0))
+    }
+
+    fn statx(&mut self, tid: i32, dirfd: u64, path_ptr: u64, flags: i32, mask: u32, buf: u64) -> Action {
+        self.stat_calls += 1;
+        let dirfd = dirfd as i32;
+        let path = if path_ptr == 0 && flags & libc::AT_EMPTY_PATH != 0 {
+            Vec::new()
+        } else {
+            match self.read_path(tid, path_ptr) {
+                Ok(p) => p,
+                Err(e) => return ret(Err(e)),
+            }
+        };
+        let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
+        let r = match self.resolve(tid, dirfd, &path, follow, flags & libc::AT_EMPTY_PATH != 0) {
+            Ok(r) => r,
+            Err(e) => return ret(Err(e)),
+        };
+        let kflags = (flags & !(libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW))
+            | if r.follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
+        // SAFETY: zeroed statx is valid.
+        let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+        // SAFETY: NUL-terminated path; stx is ours.
+        let rc = unsafe {
+            libc::statx(libc::AT_FDCWD, r.path.as_ptr().cast(), kflags, mask | libc::STATX_BASIC_STATS, &mut stx)
+        };
+        if rc != 0 {
+            return ret(Err(self.fix_errno(tid, dirfd, errno())));
+        }
+        let fake = self.fake_for(&r, &Meta::from_statx(&stx));
+        if stx.stx_mask & libc::STATX_UID != 0 {
+            stx.stx_uid = fake.uid;
+        }
+        if stx.stx_mask & libc::STATX_GID != 0 {
+            stx.stx_gid = fake.gid;
+        }
+        if let Some((kind, rdev)) = fake.dev {
+            stx.stx_mode = ((u32::from(stx.stx_mode) & !libc::S_IFMT) | kind) as u16;
+            stx.stx_rdev_major = libc::major(rdev);
+            stx.stx_rdev_minor = libc::minor(rdev);
+        }
+        ret(mem::write(tid, buf, bytes_of(&stx)).map(|_| 0))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn listxattr(&mut self, tid: i32, dirfd: u64, path_ptr: u64, list: u64, size: u64, follow: bool, fd_call: bool) -> Action {
+        let dirfd = dirfd as i32;
+        let path = if fd_call {
+            if dirfd < 0 {
+                return ret(Err(libc::EBADF));
+            }
+            Vec::new()
+        } else {
+            match self.read_path(tid, path_ptr) {
+                Ok(p) => p,
+                Err(e) => return ret(Err(e)),
+            }
+        };
+        let r = match self.resolve(tid, dirfd, &path, follow, fd_call) {
+            Ok(r) => r,
+            Err(e) => return ret(Err(e)),
+        };
+        let mut buf = vec![0u8; 65536];
+        // SAFETY: NUL-terminated path; buf is ours.
+        let n = unsafe {
+            if r.follow {
+                libc::listxattr(r.path.as_ptr().cast(), buf.as_mut_ptr().cast(), buf.len())
+            } else {
+                libc::llistxattr(r.path.as_ptr().cast(), buf.as_mut_ptr().cast(), buf.len())
+            }
+        };
+        if n < 0 {
+            return ret(Err(self.fix_errno(tid, dirfd, errno())));
+        }
+        let mut out = Vec::with_capacity(n as usize);
+        for name in buf[..n as usize].split_inclusive(|&b| b == 0) {
+            let bare = name.strip_suffix(&[0]).unwrap_or(name);
+            if !is_hidden(bare) {
+                out.extend_from_slice(name);
+            }
+        }
+        if size == 0 {
+            return Action::Skip(out.len() as i64);
+        }
+        if out.len() as u64 > size {
+            return ret(Err(libc::ERANGE));
+        }
+        ret(mem::write(tid, list, &out).map(|_| out.len() as i64))
+    }
+
+    /// PTRACE_EVENT_EXEC: apply set-user-ID / set-group-ID and the capability rules,
+    /// then rewrite the auxiliary vector's AT_*UID/AT_*GID/AT_SECURE.
+    pub fn exec_event(&mut self, tid: i32) {
+        let exe = format!("/proc/{tid}/exe\0").into_bytes();
+        let r = Resolved { path: exe, follow: true, _fd: None };
+        let (mut su, mut sg) = (None, None);
+        if let Ok(st) = do_stat(&r, 0) {
+            if st.st_mode & (libc::S_ISUID | libc::S_ISGID) != 0 && !self.creds(tid).nnp && !nosuid(&r.path) {
+                let fake = self.fake_for(&r, &Meta::from_stat(&st));
+                if st.st_mode & libc::S_ISUID != 0 {
+                    su = Some(fake.uid);
+                }
+                if st.st_mode & libc::S_ISGID != 0 && st.st_mode & libc::S_IXGRP != 0 {
+                    sg = Some(fake.gid);
+                }
+            }
+        }
+        if let Some(t) = self.threads.get_mut(&tid) {
+            t.pending = Pending::None;
+        }
+        let c = self.creds(tid);
+        let secure = c.exec(su, sg);
+        let want = [
+            (libc::AT_UID, u64::from(c.ruid)),
+            (libc::AT_EUID, u64::from(c.euid)),
+            (libc::AT_GID, u64::from(c.rgid)),
+            (libc::AT_EGID, u64::from(c.egid)),
+        ];
+        if want.iter().all(|&(_, v)| v == 0) && !secure {
+            return; // the real values (namespace root) are already right
+        }
+        let _ = rewrite_auxv(tid, &want, secure);
+    }
+}
+
+fn nosuid(path: &[u8]) -> bool {
+    // SAFETY: zeroed statvfs is valid; NUL-terminated path.
+    let mut sv: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe { libc::statvfs(path.as_ptr().cast(), &mut sv) == 0 && sv.f_flag & libc::ST_NOSUID != 0 }
+}
+
+/// Walk argc/argv/envp on the new stack to the auxiliary vector and patch it.
+fn rewrite_auxv(tid: i32, want: &[(u64, u64)], secure: bool) -> Result<(), i32> {
+    let regs = Regs::get(tid).map_err(|_| libc::ESRCH)?;
+    let sp = regs.sp();
+    let mut stack: Vec<u8> = Vec::new();
+    let word = |stack: &mut Vec<u8>, i: usize| -> Result<u64, i32> {
+        while stack.len() < (i + 1) * 8 {
+            if stack.len() > (1 << 22) {
+                return Err(libc::E2BIG);
+            }
+            let mut chunk = vec![0u8; 16384];
+            mem::read(tid, sp + stack.len() as u64, &mut chunk).or_else(|_| {
+                chunk.truncate(4096);
+                mem::read(tid, sp + stack.len() as u64, &mut chunk)
+            })?;
+            stack.extend_from_slice(&chunk);
+        }
+        let o = i * 8;
+        Ok(u64::from_ne_bytes(stack[o..o + 8].try_into().map_err(|_| libc::EFAULT)?))
+    };
+    let argc = word(&mut stack, 0)? as usize;
+    let mut i = argc + 2; // argc, argv..., NULL
+    while word(&mut stack, i)? != 0 {
+        i += 1;
+    }
+    i += 1;
+    loop {
+        let key = word(&mut stack, i)?;
+        if key == libc::AT_NULL {
+            break;
+        }
+        let new = if let Some(&(_, v)) = want.iter().find(|(k, _)| *k == key) {
+            Some(v)
+        } else if key == libc::AT_SECURE && secure {
+            Some(1)
+        } else {
+            None
+        };
+        if let Some(v) = new {
+            if word(&mut stack, i + 1)? != v {
+                mem::write(tid, sp + (i as u64 + 1) * 8, &v.to_ne_bytes())?;
+            }
+        }
+        i += 2;
+    }
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! Tracee memory: process_vm_readv/writev, falling back to PTRACE_PEEKDATA/POKEDATA
+//! when the former is denied. Every address is untrusted: failures are EFAULT.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static VM_DENIED: AtomicBool = AtomicBool::new(false);
+const PAGE: u64 = 4096;
+
+fn vm_read(tid: i32, addr: u64, buf: &mut [u8]) -> Result<usize, i32> {
+    let local = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    let remote = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: buf.len() };
+    // SAFETY: `local` covers exactly `buf`; the remote side is checked by the kernel.
+    let n = unsafe { libc::process_vm_readv(tid, &local, 1, &remote, 1, 0) };
+    if n < 0 {
+        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EFAULT))
+    } else {
+        Ok(n as usize)
+    }
+}
+
+fn peek_read(tid: i32, addr: u64, buf: &mut [u8]) -> Result<(), i32> {
+    let w = std::mem::size_of::<libc::c_long>() as u64;
+    let mut done = 0usize;
+    while done < buf.len() {
+        let a = addr + done as u64;
+        let aligned = a & !(w - 1);
+        // SAFETY: PEEKDATA returns the word; errno distinguishes errors.
+        let word = unsafe {
+            *libc::__errno_location() = 0;
+            libc::ptrace(libc::PTRACE_PEEKDATA, tid, aligned as *mut libc::c_void, 0)
+        };
+        // SAFETY: reading errno.
+        if word == -1 && unsafe { *libc::__errno_location() } != 0 {
+            return Err(libc::EFAULT);
+        }
+        let bytes = word.to_ne_bytes();
+        let off = (a - aligned) as usize;
+        let n = (bytes.len() - off).min(buf.len() - done);
+        buf[done..done + n].copy_from_slice(&bytes[off..off + n]);
+        done += n;
+    }
+    Ok(())
+}
+
+/// Read exactly `buf.len()` bytes; EFAULT if any byte is unreadable.
+pub fn read(tid: i32, addr: u64, buf: &mut [u8]) -> Result<(), i32> {
+    if buf.is_empty() {
+        return Ok(());
+    }
+    if addr == 0 || addr.checked_add(buf.len() as u64).is_none() {
+        return Err(libc::EFAULT);
+    }
+    if !VM_DENIED.load(Ordering::Relaxed) {
+        match vm_read(tid, addr, buf) {
+            Ok(n) if n == buf.len() => return Ok(()),
+            Ok(_) | Err(libc::EFAULT) => return Err(libc::EFAULT),
+            Err(libc::EPERM) | Err(libc::ENOSYS) => VM_DENIED.store(true, Ordering::Relaxed),
+            Err(e) => return Err(e),
+        }
+    }
+    peek_read(tid, addr, buf)
+}
+
+pub fn read_u32(tid: i32, addr: u64) -> Result<u32, i32> {
+    let mut b = [0u8; 4];
+    read(tid, addr, &mut b)?;
+    Ok(u32::from_ne_bytes(b))
+}
+
+/// Write all of `data`; EFAULT if any byte is unwritable.
+pub fn write(tid: i32, addr: u64, data: &[u8]) -> Result<(), i32> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    if addr == 0 || addr.checked_add(data.len() as u64).is_none() {
+        return Err(libc::EFAULT);
+    }
+    if !VM_DENIED.load(Ordering::Relaxed) {
+        let local = libc::iovec { iov_base: data.as_ptr() as *mut libc::c_void, iov_len: data.len() };
+        let remote = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: data.len() };
+        // SAFETY: `local` covers exactly `data`, which the kernel only reads.
+        let n = unsafe { libc::process_vm_writev(tid, &local, 1, &remote, 1, 0) };
+        if n == data.len() as isize {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        if n >= 0 || e == libc::EFAULT {
+            return Err(libc::EFAULT);
+        }
+        if e != libc::EPERM && e != libc::ENOSYS {
+            return Err(e);
+        }
+        VM_DENIED.store(true, Ordering::Relaxed);
+    }
+    // Fallback: read-modify-write whole words with PEEK/POKE.
+    let w = std::mem::size_of::<libc::c_long>();
+    let start = addr & !(w as u64 - 1);
+    let end = (addr + data.len() as u64).div_ceil(w as u64) * w as u64;
+    let mut buf = vec![0u8; (end - start) as usize];
+    peek_read(tid, start, &mut buf)?;
+    let off = (addr - start) as usize;
+    buf[off..off + data.len()].copy_from_slice(data);
+    for (i, chunk) in buf.chunks(w).enumerate() {
+        let mut word = [0u8; 8];
+        word[..w].copy_from_slice(chunk);
+        let v = libc::c_long::from_ne_bytes(word[..w].try_into().map_err(|_| libc::EFAULT)?);
+        // SAFETY: POKEDATA writes one word into the tracee; the kernel checks the address.
+        let rc = unsafe {
+            libc::ptrace(libc::PTRACE_POKEDATA, tid, (start + (i * w) as u64) as *mut libc::c_void, v as *mut libc::c_void)
+        };
+        if rc == -1 {
+            return Err(libc::EFAULT);
+        }
+    }
+    Ok(())
+}
+
+/// Read a NUL-terminated string of at most `max` bytes (without the NUL) into `out`.
+/// Reads page by page so a string ending just before an unmapped page works.
+/// EFAULT for a bad pointer, ENAMETOOLONG when no NUL within `max`.
+pub fn read_cstr(tid: i32, addr: u64, max: usize, out: &mut Vec<u8>) -> Result<(), i32> {
+    out.clear();
+    if addr == 0 {
+        return Err(libc::EFAULT);
+    }
+    let mut a = addr;
+    let mut chunk = [0u8; PAGE as usize];
+    loop {
+        let room = (PAGE - (a % PAGE)) as usize;
+        let want = room.min(max + 1 - out.len());
+        read(tid, a, &mut chunk[..want])?;
+        if let Some(p) = chunk[..want].iter().position(|&b| b == 0) {
+            out.extend_from_slice(&chunk[..p]);
+            return Ok(());
+        }
+        out.extend_from_slice(&chunk[..want]);
+        if out.len() > max {
+            return Err(libc::ENAMETOOLONG);
+        }
+        a = a.checked_add(want as u64).ok_or(libc::EFAULT)?;
+    }
+}

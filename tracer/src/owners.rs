@@ -1,0 +1,257 @@
+//! Fake ownership: the `user.rootlesscontainers` xattr, an in-memory map for
+//! inodes that cannot carry it, device placeholders, and a (dev, ino, ctime) cache.
+
+use crate::xattr;
+use std::collections::HashMap;
+
+pub type Key = (u64, u64);
+
+/// What the tracer shows for an inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fake {
+    pub uid: u32,
+    pub gid: u32,
+    /// Device placeholder: (S_IFCHR | S_IFBLK, rdev).
+    pub dev: Option<(u32, u64)>,
+}
+
+/// The parts of a stat result the lookup needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Meta {
+    pub dev: u64,
+    pub ino: u64,
+    pub mode: u32,
+    pub size: u64,
+    pub ctime: (i64, i64),
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Meta {
+    pub fn from_stat(st: &libc::stat) -> Meta {
+        Meta {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            mode: st.st_mode,
+            size: st.st_size as u64,
+            ctime: (st.st_ctime, st.st_ctime_nsec),
+            uid: st.st_uid,
+            gid: st.st_gid,
+        }
+    }
+    pub fn from_statx(s: &libc::statx) -> Meta {
+        Meta {
+            dev: libc::makedev(s.stx_dev_major, s.stx_dev_minor),
+            ino: s.stx_ino,
+            mode: s.stx_mode.into(),
+            size: s.stx_size,
+            ctime: (s.stx_ctime.tv_sec, s.stx_ctime.tv_nsec.into()),
+            uid: s.stx_uid,
+            gid: s.stx_gid,
+        }
+    }
+    fn key(&self) -> Key {
+        (self.dev, self.ino)
+    }
+    fn kind(&self) -> u32 {
+        self.mode & libc::S_IFMT
+    }
+    fn xattr_capable(&self) -> bool {
+        matches!(self.kind(), libc::S_IFREG | libc::S_IFDIR)
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Cached {
+    ctime: (i64, i64),
+    uid: Option<u32>,
+    gid: Option<u32>,
+    dev: Option<(u32, u64)>,
+}
+
+const CACHE_MAX: usize = 1 << 20;
+
+#[derive(Default)]
+pub struct Owners {
+    /// Persist in xattrs and rewrite stat (Mode::Full).
+    pub persist: bool,
+    mem: HashMap<Key, (u32, u32)>,
+    devs: HashMap<Key, (u32, u64)>,
+    cache: HashMap<Key, Cached>,
+    warned: bool,
+    pub stats_cache_hits: u64,
+}
+
+/// Read an xattr through a path; Ok(None) when absent.
+fn get_attr(path: &[u8], follow: bool, name: &[u8], buf: &mut [u8]) -> Result<Option<usize>, i32> {
+    let (p, n) = (path.as_ptr().cast(), name.as_ptr().cast());
+    // SAFETY: path and name are NUL-terminated (callers guarantee), buf is ours.
+    let rc = unsafe {
+        if follow {
+            libc::getxattr(p, n, buf.as_mut_ptr().cast(), buf.len())
+        } else {
+            libc::lgetxattr(p, n, buf.as_mut_ptr().cast(), buf.len())
+        }
+    };
+    if rc >= 0 {
+        return Ok(Some(rc as usize));
+    }
+    match errno() {
+        libc::ENODATA => Ok(None),
+        e => Err(e),
+    }
+}
+
+fn set_attr(path: &[u8], follow: bool, name: &[u8], val: Option<&[u8]>) -> Result<(), i32> {
+    let (p, n) = (path.as_ptr().cast(), name.as_ptr().cast());
+    // SAFETY: NUL-terminated path and name; val is ours.
+    let rc = unsafe {
+        match (val, follow) {
+            (Some(v), true) => libc::setxattr(p, n, v.as_ptr().cast(), v.len(), 0),
+            (Some(v), false) => libc::lsetxattr(p, n, v.as_ptr().cast(), v.len(), 0),
+            (None, true) => libc::removexattr(p, n),
+            (None, false) => libc::lremovexattr(p, n),
+        }
+    };
+    if rc == 0 || (val.is_none() && errno() == libc::ENODATA) {
+        Ok(())
+    } else {
+        Err(errno())
+    }
+}
+
+pub fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+}
+
+fn parse_dev(v: &[u8]) -> Option<(u32, u64)> {
+    let s = std::str::from_utf8(v).ok()?;
+    let mut it = s.split_whitespace();
+    let kind = match it.next()? {
+        "c" => libc::S_IFCHR,
+        "b" => libc::S_IFBLK,
+        _ => return None,
+    };
+    let maj: u32 = it.next()?.parse().ok()?;
+    let min: u32 = it.next()?.parse().ok()?;
+    Some((kind, libc::makedev(maj, min)))
+}
+
+impl Owners {
+    pub fn new(persist: bool) -> Owners {
+        Owners { persist, ..Default::default() }
+    }
+
+    fn warn_once(&mut self, what: &str, e: i32) {
+        if !self.warned {
+            self.warned = true;
+            eprintln!(
+                "rootlessrt tracer: warning: cannot store {what} in an xattr ({}); keeping it in memory only",
+                std::io::Error::from_raw_os_error(e)
+            );
+        }
+    }
+
+    /// The fake view of an inode reached through `path` (NUL-terminated).
+    pub fn lookup(&mut self, path: &[u8], follow: bool, m: &Meta) -> Fake {
+        let key = m.key();
+        let mut fake = Fake { uid: m.uid, gid: m.gid, dev: self.devs.get(&key).copied() };
+        if let Some(&(u, g)) = self.mem.get(&key) {
+            fake.uid = u;
+            fake.gid = g;
+            return fake;
+        }
+        if !self.persist || !m.xattr_capable() {
+            return fake;
+        }
+        let c = match self.cache.get(&key) {
+            Some(c) if c.ctime == m.ctime => {
+                self.stats_cache_hits += 1;
+                *c
+            }
+            _ => {
+                let mut buf = [0u8; 64];
+                let (mut uid, mut gid) = (None, None);
+                match get_attr(path, follow, xattr::NAME_C, &mut buf) {
+                    Ok(Some(n)) => match xattr::decode(&buf[..n]) {
+                        Ok((u, g)) => {
+                            uid = Some(u.unwrap_or(m.uid));
+                            gid = Some(g.unwrap_or(m.gid));
+                        }
+                        Err(e) => eprintln!("rootlessrt tracer: warning: {e}"),
+                    },
+                    Ok(None) | Err(_) => {}
+                }
+                let mut dev = None;
+                if m.kind() == libc::S_IFREG && m.size == 0 {
+                    if let Ok(Some(n)) = get_attr(path, follow, xattr::DEV_NAME_C, &mut buf) {
+                        dev = parse_dev(&buf[..n]);
+                    }
+                }
+                if self.cache.len() >= CACHE_MAX {
+                    self.cache.clear();
+                }
+                let c = Cached { ctime: m.ctime, uid, gid, dev };
+                self.cache.insert(key, c);
+                c
+            }
+        };
+        if let Some(u) = c.uid {
+            fake.uid = u;
+        }
+        if let Some(g) = c.gid {
+            fake.gid = g;
+        }
+        if fake.dev.is_none() {
+            fake.dev = c.dev;
+        }
+        fake
+    }
+
+    /// Record a new fake owner for the inode at `path` (after a successful chown).
+    pub fn set_owner(&mut self, path: &[u8], follow: bool, m: &Meta, uid: u32, gid: u32) {
+        let key = m.key();
+        self.cache.remove(&key);
+        if self.mem.contains_key(&key) || !m.xattr_capable() {
+            if uid == 0 && gid == 0 && m.xattr_capable() {
+                self.mem.remove(&key);
+            } else {
+                self.mem.insert(key, (uid, gid));
+            }
+            return;
+        }
+        let val = xattr::encode(uid, gid);
+        let val = if val.is_empty() { None } else { Some(&val[..]) };
+        if let Err(e) = set_attr(path, follow, xattr::NAME_C, val) {
+            self.warn_once("an owner", e);
+            self.mem.insert(key, (uid, gid));
+        }
+    }
+
+    /// Record a device placeholder created by mknod.
+    pub fn add_device(&mut self, path: &[u8], m: &Meta, kind: u32, rdev: u64) {
+        let key = m.key();
+        self.cache.remove(&key);
+        self.devs.insert(key, (kind, rdev));
+        if self.persist {
+            let c = if kind == libc::S_IFCHR { 'c' } else { 'b' };
+            let v = format!("{c} {} {}", libc::major(rdev), libc::minor(rdev));
+            if let Err(e) = set_attr(path, false, xattr::DEV_NAME_C, Some(v.as_bytes())) {
+                self.warn_once("a device number", e);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_device_records() {
+        assert_eq!(parse_dev(b"c 1 3"), Some((libc::S_IFCHR, libc::makedev(1, 3))));
+        assert_eq!(parse_dev(b"b 8 0"), Some((libc::S_IFBLK, libc::makedev(8, 0))));
+        assert_eq!(parse_dev(b"x 1 2"), None);
+        assert_eq!(parse_dev(b"c 1"), None);
+    }
+}

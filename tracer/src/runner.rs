@@ -1,0 +1,402 @@
+//! run(): fork the workload, trace it, forward signals, reap, return its status.
+
+use crate::creds::Creds;
+use crate::seccomp;
+use crate::syscalls::{Level, NATIVE};
+use crate::tracer::{Outcome, Tracer};
+use crate::{CapSets, Config, Error, Mode};
+use std::ffi::CString;
+use std::os::unix::thread::JoinHandleExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+fn sys(what: &'static str) -> Error {
+    Error::Sys(what, std::io::Error::last_os_error())
+}
+
+/// The signals the tracer forwards to the workload's main process.
+fn forwarded() -> Vec<i32> {
+    let mut v = vec![
+        libc::SIGHUP,
+        libc::SIGINT,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGALRM,
+        libc::SIGTERM,
+        libc::SIGCONT,
+        libc::SIGTSTP,
+        libc::SIGTTIN,
+        libc::SIGTTOU,
+        libc::SIGWINCH,
+        libc::SIGURG,
+        libc::SIGXCPU,
+        libc::SIGXFSZ,
+        libc::SIGVTALRM,
+        libc::SIGPROF,
+        libc::SIGIO,
+        libc::SIGPWR,
+    ];
+    v.extend(libc::SIGRTMIN()..=libc::SIGRTMAX());
+    v
+}
+
+/// Candidate paths for argv[0], PATH taken from the workload's environment.
+fn exec_candidates(argv0: &CString, env: &[CString]) -> Vec<CString> {
+    let name = argv0.as_bytes();
+    if name.contains(&b'/') {
+        return vec![argv0.clone()];
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.as_bytes().strip_prefix(b"PATH="))
+        .map(|p| p.to_vec())
+        .unwrap_or_else(|| DEFAULT_PATH.as_bytes().to_vec());
+    path.split(|&b| b == b':')
+        .filter_map(|dir| {
+            let dir = if dir.is_empty() { &b"."[..] } else { dir };
+            let mut p = dir.to_vec();
+            p.push(b'/');
+            p.extend_from_slice(name);
+            CString::new(p).ok()
+        })
+        .collect()
+}
+
+extern "C" fn noop(_: libc::c_int) {}
+
+struct SignalSetup {
+    set: libc::sigset_t,
+    old_mask: libc::sigset_t,
+    old_actions: Vec<(i32, libc::sigaction)>,
+}
+
+/// Block the forwarded signals (a dedicated thread sigwaits for them) and give them
+/// a handler so that, as PID 1 of a pid namespace, we still receive them.
+fn setup_signals() -> SignalSetup {
+    // SAFETY: sigset/sigaction manipulation on values we own.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        let mut old_actions = Vec::new();
+        for s in forwarded() {
+            libc::sigaddset(&mut set, s);
+            let mut old: libc::sigaction = std::mem::zeroed();
+            let mut act: libc::sigaction = std::mem::zeroed();
+            act.sa_sigaction = noop as *const () as usize;
+            libc::sigemptyset(&mut act.sa_mask);
+            if libc::sigaction(s, &act, &mut old) == 0 {
+                old_actions.push((s, old));
+            }
+        }
+        let mut old_mask: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old_mask);
+        SignalSetup { set, old_mask, old_actions }
+    }
+}
+
+impl SignalSetup {
+    /// In the child after fork (async-signal-safe).
+    fn restore_in_child(&self) {
+        // SAFETY: restoring saved dispositions and the mask.
+        unsafe {
+            for (s, a) in &self.old_actions {
+                libc::sigaction(*s, a, std::ptr::null_mut());
+            }
+            libc::sigprocmask(libc::SIG_SETMASK, &self.old_mask, std::ptr::null_mut());
+        }
+    }
+
+    fn restore(&self) {
+        // SAFETY: draining pending forwarded signals, then restoring.
+        unsafe {
+            let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            while libc::sigtimedwait(&self.set, std::ptr::null_mut(), &zero) > 0 {}
+            for (s, a) in &self.old_actions {
+                libc::sigaction(*s, a, std::ptr::null_mut());
+            }
+            libc::pthread_sigmask(libc::SIG_SETMASK, &self.old_mask, std::ptr::null_mut());
+        }
+    }
+}
+
+struct Forwarder {
+    stop: Arc<AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+fn start_forwarder(set: libc::sigset_t, target: i32) -> Forwarder {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let handle = std::thread::Builder::new()
+        .name("rlrt-signals".into())
+        .spawn(move || loop {
+            // SAFETY: zeroed siginfo is valid; set is a copy we own.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            // SAFETY: as above.
+            let s = unsafe { libc::sigwaitinfo(&set, &mut info) };
+            if flag.load(Ordering::SeqCst) {
+                return;
+            }
+            if s <= 0 {
+                continue;
+            }
+            // Terminal-generated signals already reached the workload's process group.
+            let tty = info.si_code == libc::SI_KERNEL
+                && matches!(s, libc::SIGINT | libc::SIGQUIT | libc::SIGTSTP | libc::SIGWINCH | libc::SIGTTIN | libc::SIGTTOU);
+            if !tty {
+                // SAFETY: plain kill.
+                unsafe { libc::kill(target, s) };
+            }
+        })
+        .ok();
+    Forwarder { stop, handle }
+}
+
+impl Forwarder {
+    fn finish(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.handle.take() {
+            // SAFETY: the thread is alive until it sees the flag; SIGUSR1 is in its wait set.
+            unsafe { libc::pthread_kill(h.as_pthread_t(), libc::SIGUSR1) };
+            let _ = h.join();
+        }
+    }
+}
+
+/// Close every fd ≥ 3 marked FD_CLOEXEC except `keep` (what the workload's exec would have closed).
+fn close_cloexec_fds(keep: &[i32]) {
+    let Ok(rd) = std::fs::read_dir("/proc/self/fd") else { return };
+    let fds: Vec<i32> = rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+    for fd in fds {
+        if fd < 3 || keep.contains(&fd) {
+            continue;
+        }
+        // SAFETY: fcntl/close on an fd number; a stale number (the read_dir fd) just fails.
+        unsafe {
+            let fl = libc::fcntl(fd, libc::F_GETFD);
+            if fl >= 0 && fl & libc::FD_CLOEXEC != 0 {
+                libc::close(fd);
+            }
+        }
+    }
+}
+
+fn pipe() -> Result<(i32, i32), Error> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is ours.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(sys("pipe2"));
+    }
+    Ok((fds[0], fds[1]))
+}
+
+fn close(fd: i32) {
+    // SAFETY: closing an fd we own.
+    unsafe { libc::close(fd) };
+}
+
+/// Read the child's [stage, errno] report (empty when it exec'd).
+fn read_report(fd: i32) -> Option<(u8, i32)> {
+    let mut b = [0u8; 5];
+    // SAFETY: reading into our buffer.
+    let n = unsafe { libc::read(fd, b.as_mut_ptr().cast(), 5) };
+    if n == 5 {
+        Some((b[0], i32::from_ne_bytes([b[1], b[2], b[3], b[4]])))
+    } else {
+        None
+    }
+}
+
+const STAGE_SECCOMP: u8 = 1;
+const STAGE_EXEC: u8 = 2;
+
+/// The child side, between fork and exec: only async-signal-safe calls.
+fn child(
+    sigs: &SignalSetup,
+    go: Option<i32>,
+    report: i32,
+    prog: Option<&[libc::sock_filter]>,
+    nnp: bool,
+    candidates: &[CString],
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+) -> ! {
+    let fail = |stage: u8, e: i32| -> ! {
+        let mut b = [stage, 0, 0, 0, 0];
+        b[1..].copy_from_slice(&e.to_ne_bytes());
+        // SAFETY: write + _exit, async-signal-safe.
+        unsafe {
+            libc::write(report, b.as_ptr().cast(), 5);
+            libc::_exit(if stage == STAGE_EXEC { 127 } else { 125 })
+        }
+    };
+    let errno = || std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+    sigs.restore_in_child();
+    if let Some(go) = go {
+        let mut b = [0u8; 1];
+        // SAFETY: blocking read of one byte: the parent has seized us when it arrives.
+        if unsafe { libc::read(go, b.as_mut_ptr().cast(), 1) } != 1 {
+            // SAFETY: the parent is gone.
+            unsafe { libc::_exit(125) };
+        }
+    }
+    // SAFETY: plain prctl.
+    if nnp && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        fail(STAGE_SECCOMP, errno());
+    }
+    if let Some(prog) = prog {
+        let e = seccomp::install(prog);
+        if e != 0 {
+            fail(STAGE_SECCOMP, e);
+        }
+    }
+    let mut err = libc::ENOENT;
+    for c in candidates {
+        // SAFETY: NUL-terminated strings and NULL-terminated arrays built before fork.
+        unsafe { libc::execve(c.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+        match errno() {
+            libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT => {}
+            libc::EACCES => err = libc::EACCES,
+            e => {
+                err = e;
+                break;
+            }
+        }
+    }
+    fail(STAGE_EXEC, err)
+}
+
+/// Fork the workload (execvpe argv[0] with PATH from `env`), trace it, wait, and return
+/// the exit code the caller should exit with (status, or 128+N when killed by signal N).
+/// `Err(Error::Exec(errno))` if the workload's execve failed (before anything ran).
+pub fn run(cfg: &Config, argv: &[CString], env: &[CString]) -> Result<i32, Error> {
+    if argv.is_empty() {
+        return Err(Error::Config("empty command".into()));
+    }
+    // SAFETY: plain prctl; makes /proc/<pid> of this process and ptrace usable.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) };
+    let traced = cfg.mode != Mode::Off;
+    let level = if cfg.mode == Mode::Full { Level::Full } else { Level::Ids };
+    let prog = traced.then(|| seccomp::build(&NATIVE, level));
+    let candidates = exec_candidates(&argv[0], env);
+    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_p.push(std::ptr::null());
+    let mut env_p: Vec<*const libc::c_char> = env.iter().map(|a| a.as_ptr()).collect();
+    env_p.push(std::ptr::null());
+    let caps = cfg.caps.unwrap_or_else(CapSets::current);
+    let initial = Creds::new(cfg.creds.uid, cfg.creds.gid, &cfg.creds.groups, caps, cfg.no_new_privs);
+
+    let (rep_r, rep_w) = pipe()?;
+    let go = if traced {
+        match pipe() {
+            Ok(p) => Some(p),
+            Err(e) => {
+                close(rep_r);
+                close(rep_w);
+                return Err(e);
+            }
+        }
+    } else {
+        None
+    };
+    let sigs = setup_signals();
+    // SAFETY: fork; the child only runs `child` (async-signal-safe) and execs or exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        child(&sigs, go.map(|g| g.0), rep_w, prog.as_deref(), cfg.no_new_privs, &candidates, &argv_p, &env_p);
+    }
+    close(rep_w);
+    if let Some((r, _)) = go {
+        close(r);
+    }
+    let cleanup = |sigs: &SignalSetup| {
+        close(rep_r);
+        if let Some((_, w)) = go {
+            close(w);
+        }
+        sigs.restore();
+    };
+    if pid < 0 {
+        let e = sys("fork");
+        cleanup(&sigs);
+        return Err(e);
+    }
+    if let Some((_, w)) = go {
+        let opts = libc::PTRACE_O_TRACESYSGOOD
+            | libc::PTRACE_O_TRACEFORK
+            | libc::PTRACE_O_TRACEVFORK
+            | libc::PTRACE_O_TRACECLONE
+            | libc::PTRACE_O_TRACEEXEC
+            | libc::PTRACE_O_TRACESECCOMP
+            | libc::PTRACE_O_EXITKILL;
+        // SAFETY: seizing our own child.
+        if unsafe { libc::ptrace(libc::PTRACE_SEIZE, pid, 0, opts as libc::c_long) } != 0 {
+            let e = sys("ptrace(PTRACE_SEIZE)");
+            // SAFETY: kill + reap our child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+            cleanup(&sigs);
+            return Err(e);
+        }
+        // SAFETY: one byte to the child.
+        unsafe { libc::write(w, [1u8].as_ptr().cast(), 1) };
+        close(w);
+    }
+    let fwd = start_forwarder(sigs.set, pid);
+    let result = if traced {
+        let mut tracer = Tracer::new(cfg, pid, initial);
+        let mut on_exec = || close_cloexec_fds(&[rep_r]);
+        match tracer.run(&mut on_exec) {
+            Outcome::Exited(code) => Ok(code),
+            Outcome::ExecFailed(code) => match read_report(rep_r) {
+                Some((STAGE_SECCOMP, e)) => Err(Error::Seccomp(e)),
+                Some((_, e)) => Err(Error::Exec(e)),
+                None => Ok(code),
+            },
+        }
+    } else {
+        // Untraced: the report pipe closes on a successful exec.
+        match read_report(rep_r) {
+            Some((STAGE_SECCOMP, e)) => {
+                // SAFETY: reap the failed child.
+                unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+                Err(Error::Seccomp(e))
+            }
+            Some((_, e)) => {
+                // SAFETY: reap the failed child.
+                unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+                Err(Error::Exec(e))
+            }
+            None => {
+                close_cloexec_fds(&[rep_r]);
+                Ok(wait_untraced(pid, cfg.init))
+            }
+        }
+    };
+    fwd.finish();
+    close(rep_r);
+    sigs.restore();
+    result
+}
+
+fn wait_untraced(pid: i32, init: bool) -> i32 {
+    loop {
+        let mut st = 0;
+        // SAFETY: waitpid on our children.
+        let r = unsafe { libc::waitpid(if init { -1 } else { pid }, &mut st, libc::__WALL) };
+        if r < 0 {
+            if crate::owners::errno() == libc::EINTR {
+                continue;
+            }
+            return 127;
+        }
+        if r == pid && (libc::WIFEXITED(st) || libc::WIFSIGNALED(st)) {
+            return if libc::WIFEXITED(st) { libc::WEXITSTATUS(st) } else { 128 + libc::WTERMSIG(st) };
+        }
+    }
+}

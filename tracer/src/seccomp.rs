@@ -1,0 +1,170 @@
+//! The classic-BPF seccomp filter installed in the workload before it execs.
+
+use crate::syscalls::{ArchTable, Level};
+
+pub const TAG: u32 = 0x5254;
+const RET_TRACE: u32 = 0x7ff0_0000;
+const RET_ALLOW: u32 = 0x7fff_0000;
+const RET_ERRNO: u32 = 0x0005_0000;
+
+const LD_W_ABS: u16 = 0x20;
+const JEQ_K: u16 = 0x15;
+const JSET_K: u16 = 0x45;
+const JA: u16 = 0x05;
+const RET_K: u16 = 0x06;
+const AND_K: u16 = 0x54;
+
+const OFF_NR: u32 = 0;
+const OFF_ARCH: u32 = 4;
+const OFF_ARG0_LO: u32 = 16; // little-endian: the low half of args[0]
+
+fn stmt(code: u16, k: u32) -> libc::sock_filter {
+    libc::sock_filter { code, jt: 0, jf: 0, k }
+}
+fn jump(code: u16, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
+    libc::sock_filter { code, jt, jf, k }
+}
+
+/// `if A == k { return ret }` as two instructions.
+fn ret_if(p: &mut Vec<libc::sock_filter>, k: u32, ret: u32) {
+    p.push(jump(JEQ_K, k, 0, 1));
+    p.push(stmt(RET_K, ret));
+}
+
+/// Build the program for `table` at `level`.
+pub fn build(table: &ArchTable, level: Level) -> Vec<libc::sock_filter> {
+    let enosys = RET_ERRNO | libc::ENOSYS as u32;
+    let trace = RET_TRACE | TAG;
+    let mut p = Vec::new();
+    p.push(stmt(LD_W_ABS, OFF_ARCH));
+    p.push(jump(JEQ_K, table.audit_arch, 1, 0));
+    let ja_compat = p.len();
+    p.push(stmt(JA, 0)); // patched below
+    p.push(stmt(LD_W_ABS, OFF_NR));
+    let mut ja_x32 = None;
+    if table.x32_bit != 0 {
+        p.push(jump(JSET_K, table.x32_bit, 0, 1));
+        ja_x32 = Some(p.len());
+        p.push(stmt(JA, 0));
+    }
+    for r in table.rows_for(level) {
+        if r.only_arg0.is_empty() {
+            ret_if(&mut p, r.nr, trace);
+        } else {
+            // nr == prctl: look at option, trap only the listed ones.
+            let block = 1 + 2 * r.only_arg0.len() + 1;
+            p.push(jump(JEQ_K, r.nr, 0, block as u8));
+            p.push(stmt(LD_W_ABS, OFF_ARG0_LO));
+            for &opt in r.only_arg0 {
+                ret_if(&mut p, opt, trace);
+            }
+            p.push(stmt(RET_K, RET_ALLOW));
+        }
+    }
+    ret_if(&mut p, table.io_uring_setup, enosys);
+    p.push(stmt(RET_K, RET_ALLOW));
+    if let Some(at) = ja_x32 {
+        p[at].k = (p.len() - at - 1) as u32;
+        p.push(stmt(AND_K, !table.x32_bit));
+        for r in table.rows_for(level) {
+            ret_if(&mut p, r.nr, enosys);
+        }
+        ret_if(&mut p, table.io_uring_setup, enosys);
+        p.push(stmt(RET_K, RET_ALLOW));
+    }
+    p[ja_compat].k = (p.len() - ja_compat - 1) as u32;
+    p.push(jump(JEQ_K, table.compat_arch, 1, 0));
+    p.push(stmt(RET_K, RET_ALLOW)); // unknown architecture: untouched
+    p.push(stmt(LD_W_ABS, OFF_NR));
+    for &nr in table.compat_enosys {
+        ret_if(&mut p, nr, enosys);
+    }
+    ret_if(&mut p, table.io_uring_setup, enosys);
+    p.push(stmt(RET_K, RET_ALLOW));
+    p
+}
+
+/// Install `prog` in the calling process (async-signal-safe: used after fork).
+/// Returns 0 or an errno. On EACCES (no NoNewPrivs and no CAP_SYS_ADMIN) sets
+/// PR_SET_NO_NEW_PRIVS and retries.
+pub fn install(prog: &[libc::sock_filter]) -> i32 {
+    let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr() as *mut libc::sock_filter };
+    for attempt in 0..2 {
+        // SAFETY: fprog points to a valid program that outlives the call.
+        let rc = unsafe {
+            libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &fprog as *const libc::sock_fprog)
+        };
+        if rc == 0 {
+            return 0;
+        }
+        // SAFETY: reading errno.
+        let e = unsafe { *libc::__errno_location() };
+        if e != libc::EACCES || attempt == 1 {
+            return e;
+        }
+        // SAFETY: plain prctl.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return e;
+        }
+    }
+    libc::EACCES
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syscalls::{aarch64, x86_64};
+
+    /// A tiny cBPF interpreter for the instructions we emit.
+    fn run(p: &[libc::sock_filter], arch: u32, nr: u32, arg0: u64) -> u32 {
+        let mut data = [0u8; 64];
+        data[0..4].copy_from_slice(&nr.to_le_bytes());
+        data[4..8].copy_from_slice(&arch.to_le_bytes());
+        data[16..24].copy_from_slice(&arg0.to_le_bytes());
+        let (mut a, mut pc) = (0u32, 0usize);
+        loop {
+            let i = p[pc];
+            pc += 1;
+            match i.code {
+                LD_W_ABS => a = u32::from_le_bytes(data[i.k as usize..i.k as usize + 4].try_into().unwrap()),
+                JEQ_K => pc += if a == i.k { i.jt } else { i.jf } as usize,
+                JSET_K => pc += if a & i.k != 0 { i.jt } else { i.jf } as usize,
+                JA => pc += i.k as usize,
+                AND_K => a &= i.k,
+                RET_K => return i.k,
+                c => panic!("bad op {c}"),
+            }
+        }
+    }
+
+    #[test]
+    fn x86_64_filter() {
+        let t = &x86_64::TABLE;
+        let p = build(t, Level::Full);
+        assert!(p.len() < 4096);
+        let a = t.audit_arch;
+        assert_eq!(run(&p, a, 102, 0), RET_TRACE | TAG);
+        assert_eq!(run(&p, a, 262, 0), RET_TRACE | TAG);
+        assert_eq!(run(&p, a, 0, 0), RET_ALLOW);
+        assert_eq!(run(&p, a, 157, 8), RET_TRACE | TAG);
+        assert_eq!(run(&p, a, 157, 15), RET_ALLOW); // PR_SET_NAME
+        assert_eq!(run(&p, a, 425, 0), RET_ERRNO | 38);
+        assert_eq!(run(&p, a, 102 | 0x4000_0000, 0), RET_ERRNO | 38);
+        assert_eq!(run(&p, a, 0x4000_0000, 0), RET_ALLOW);
+        assert_eq!(run(&p, t.compat_arch, 199, 0), RET_ERRNO | 38);
+        assert_eq!(run(&p, t.compat_arch, 4, 0), RET_ALLOW);
+        let ids = build(t, Level::Ids);
+        assert_eq!(run(&ids, a, 262, 0), RET_ALLOW);
+        assert_eq!(run(&ids, a, 92, 0), RET_TRACE | TAG);
+    }
+
+    #[test]
+    fn aarch64_filter() {
+        let t = &aarch64::TABLE;
+        let p = build(t, Level::Full);
+        assert_eq!(run(&p, t.audit_arch, 174, 0), RET_TRACE | TAG);
+        assert_eq!(run(&p, t.audit_arch, 79, 0), RET_TRACE | TAG);
+        assert_eq!(run(&p, t.audit_arch, 63, 0), RET_ALLOW);
+        assert_eq!(run(&p, t.compat_arch, 199, 0), RET_ERRNO | 38);
+    }
+}

@@ -1,0 +1,290 @@
+//! The declarative syscall table: one row per trapped syscall, per architecture.
+//! Numbers live in `x86_64.rs` / `aarch64.rs`; the handlers in `handlers.rs` are shared.
+//! Both tables are always compiled (as data) so they can be unit-tested on any host.
+
+pub mod aarch64;
+pub mod x86_64;
+
+/// The logical syscall (architecture independent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Sys {
+    Getuid,
+    Geteuid,
+    Getgid,
+    Getegid,
+    Getresuid,
+    Getresgid,
+    Getgroups,
+    Setgroups,
+    Setuid,
+    Setgid,
+    Setreuid,
+    Setregid,
+    Setresuid,
+    Setresgid,
+    Setfsuid,
+    Setfsgid,
+    Capget,
+    Capset,
+    Prctl,
+    Chown,
+    Lchown,
+    Fchown,
+    Fchownat,
+    Mknod,
+    Mknodat,
+    Stat,
+    Lstat,
+    Fstat,
+    Newfstatat,
+    Statx,
+    Listxattr,
+    Llistxattr,
+    Flistxattr,
+    Getxattr,
+    Lgetxattr,
+    Fgetxattr,
+    Setxattr,
+    Lsetxattr,
+    Fsetxattr,
+    Removexattr,
+    Lremovexattr,
+    Fremovexattr,
+    /// Calls after which paths can no longer be resolved from the tracer's root
+    /// (chroot, pivot_root, unshare, setns): noted, then run natively.
+    RootChange,
+}
+
+/// What the tracer does at the seccomp stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// Emulate completely and skip the real call (the result is the fake one).
+    Emulate,
+    /// Do the operation ourselves on the resolved path and skip the call.
+    DoItself,
+    /// Look at the arguments; either fail the call or let it run natively.
+    Filter,
+    /// Rewrite the arguments and let the call run; an exit stop records the result.
+    Rewrite,
+    /// Note the call and let it run natively.
+    Note,
+}
+
+/// What happens at the syscall-exit stop (only requested when needed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    None,
+    /// On success record the result (mknod placeholders).
+    Record,
+}
+
+/// Which emulation level traps the row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Trapped in Mode::Ids and Mode::Full.
+    Ids,
+    /// Trapped in Mode::Full only (stat rewrite, xattr hiding).
+    Full,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Row {
+    pub nr: u32,
+    pub sys: Sys,
+    pub level: Level,
+    pub entry: Entry,
+    pub exit: Exit,
+    /// prctl: only these first-argument values are trapped (empty = all).
+    pub only_arg0: &'static [u32],
+}
+
+pub const PRCTL_TRAPPED: &[u32] = &[
+    libc::PR_GET_KEEPCAPS as u32,
+    libc::PR_SET_KEEPCAPS as u32,
+    libc::PR_CAPBSET_READ as u32,
+    libc::PR_CAPBSET_DROP as u32,
+    libc::PR_GET_SECUREBITS as u32,
+    libc::PR_SET_SECUREBITS as u32,
+    libc::PR_SET_NO_NEW_PRIVS as u32,
+    libc::PR_GET_NO_NEW_PRIVS as u32,
+    libc::PR_CAP_AMBIENT as u32,
+];
+
+pub const fn row(nr: u32, sys: Sys, level: Level, entry: Entry, exit: Exit) -> Row {
+    Row { nr, sys, level, entry, exit, only_arg0: &[] }
+}
+
+/// A complete architecture description.
+pub struct ArchTable {
+    pub audit_arch: u32,
+    /// Rows for the native ABI.
+    pub rows: &'static [Row],
+    /// The compat ABI (i386 / arm32) and its trapped numbers: ENOSYS for those.
+    pub compat_arch: u32,
+    pub compat_enosys: &'static [u32],
+    /// x86_64 only: the x32 bit; trapped numbers with it set return ENOSYS.
+    pub x32_bit: u32,
+    pub io_uring_setup: u32,
+}
+
+impl ArchTable {
+    pub fn rows_for(&self, level: Level) -> impl Iterator<Item = &'static Row> + '_ {
+        self.rows.iter().filter(move |r| r.level <= level)
+    }
+
+    /// nr → row lookup array.
+    pub fn index(&self) -> Vec<Option<Row>> {
+        let max = self.rows.iter().map(|r| r.nr).max().unwrap_or(0) as usize;
+        let mut v = vec![None; max + 1];
+        for r in self.rows {
+            v[r.nr as usize] = Some(*r);
+        }
+        v
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub use self::x86_64::TABLE as NATIVE;
+
+#[cfg(target_arch = "aarch64")]
+pub use self::aarch64::TABLE as NATIVE;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn check(t: &ArchTable) {
+        let mut nrs = HashSet::new();
+        for r in t.rows {
+            assert!(nrs.insert(r.nr), "duplicate nr {}", r.nr);
+            assert!(r.nr < 512);
+            if r.sys == Sys::Prctl {
+                assert!(!r.only_arg0.is_empty());
+            }
+            if r.exit == Exit::Record {
+                assert_eq!(r.entry, Entry::Rewrite);
+            }
+        }
+        assert!(!nrs.contains(&t.io_uring_setup));
+        let sys: HashSet<Sys> = t.rows.iter().map(|r| r.sys).collect();
+        for s in [
+            Sys::Getuid,
+            Sys::Geteuid,
+            Sys::Getgid,
+            Sys::Getegid,
+            Sys::Getresuid,
+            Sys::Getresgid,
+            Sys::Getgroups,
+            Sys::Setgroups,
+            Sys::Setuid,
+            Sys::Setgid,
+            Sys::Setreuid,
+            Sys::Setregid,
+            Sys::Setresuid,
+            Sys::Setresgid,
+            Sys::Setfsuid,
+            Sys::Setfsgid,
+            Sys::Capget,
+            Sys::Capset,
+            Sys::Prctl,
+            Sys::Fchown,
+            Sys::Fchownat,
+            Sys::Mknodat,
+            Sys::Fstat,
+            Sys::Newfstatat,
+            Sys::Statx,
+            Sys::Listxattr,
+            Sys::Llistxattr,
+            Sys::Flistxattr,
+            Sys::Getxattr,
+            Sys::Lgetxattr,
+            Sys::Fgetxattr,
+            Sys::Setxattr,
+            Sys::Lsetxattr,
+            Sys::Fsetxattr,
+            Sys::Removexattr,
+            Sys::Lremovexattr,
+            Sys::Fremovexattr,
+        ] {
+            assert!(sys.contains(&s), "{s:?} missing");
+        }
+        // Stat family and xattr hiding are Full-only; ID calls are Ids.
+        for r in t.rows {
+            match r.sys {
+                Sys::Stat | Sys::Lstat | Sys::Fstat | Sys::Newfstatat | Sys::Statx => assert_eq!(r.level, Level::Full),
+                Sys::Getuid | Sys::Setresuid | Sys::Chown | Sys::Fchown | Sys::Fchownat => assert_eq!(r.level, Level::Ids),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn x86_64_table() {
+        check(&x86_64::TABLE);
+        let idx = x86_64::TABLE.index();
+        let get = |n: usize| idx[n].map(|r| r.sys);
+        assert_eq!(get(102), Some(Sys::Getuid));
+        assert_eq!(get(117), Some(Sys::Setresuid));
+        assert_eq!(get(92), Some(Sys::Chown));
+        assert_eq!(get(262), Some(Sys::Newfstatat));
+        assert_eq!(get(332), Some(Sys::Statx));
+        assert_eq!(get(5), Some(Sys::Fstat));
+        assert_eq!(get(259), Some(Sys::Mknodat));
+        assert_eq!(x86_64::TABLE.audit_arch, 0xc000_003e);
+        assert!(x86_64::TABLE.compat_enosys.contains(&199)); // getuid32
+    }
+
+    #[test]
+    fn aarch64_table() {
+        check(&aarch64::TABLE);
+        let idx = aarch64::TABLE.index();
+        let get = |n: usize| idx.get(n).copied().flatten().map(|r| r.sys);
+        let expect = [
+            (174, Sys::Getuid),
+            (175, Sys::Geteuid),
+            (176, Sys::Getgid),
+            (177, Sys::Getegid),
+            (148, Sys::Getresuid),
+            (150, Sys::Getresgid),
+            (158, Sys::Getgroups),
+            (159, Sys::Setgroups),
+            (146, Sys::Setuid),
+            (144, Sys::Setgid),
+            (145, Sys::Setreuid),
+            (143, Sys::Setregid),
+            (147, Sys::Setresuid),
+            (149, Sys::Setresgid),
+            (151, Sys::Setfsuid),
+            (152, Sys::Setfsgid),
+            (90, Sys::Capget),
+            (91, Sys::Capset),
+            (167, Sys::Prctl),
+            (55, Sys::Fchown),
+            (54, Sys::Fchownat),
+            (33, Sys::Mknodat),
+            (80, Sys::Fstat),
+            (79, Sys::Newfstatat),
+            (291, Sys::Statx),
+            (11, Sys::Listxattr),
+            (12, Sys::Llistxattr),
+            (13, Sys::Flistxattr),
+            (8, Sys::Getxattr),
+            (9, Sys::Lgetxattr),
+            (10, Sys::Fgetxattr),
+            (5, Sys::Setxattr),
+            (6, Sys::Lsetxattr),
+            (7, Sys::Fsetxattr),
+            (14, Sys::Removexattr),
+            (15, Sys::Lremovexattr),
+            (16, Sys::Fremovexattr),
+        ];
+        for (nr, s) in expect {
+            assert_eq!(get(nr), Some(s), "aarch64 nr {nr}");
+        }
+        // aarch64 has no chown/lchown/stat/lstat/mknod: glibc uses the *at forms.
+        assert!(!aarch64::TABLE.rows.iter().any(|r| matches!(r.sys, Sys::Chown | Sys::Lchown | Sys::Stat | Sys::Lstat | Sys::Mknod)));
+        assert_eq!(aarch64::TABLE.audit_arch, 0xc000_00b7);
+        assert_eq!(aarch64::TABLE.x32_bit, 0);
+    }
+}

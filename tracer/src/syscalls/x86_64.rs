@@ -1,0 +1,75 @@
+//! x86_64 syscall numbers of the trapped set.
+use super::{ArchTable, Entry::*, Exit, Level::*, Row, Sys::*, PRCTL_TRAPPED};
+use super::row as r;
+
+const N: Exit = Exit::None;
+
+pub static ROWS: &[Row] = &[
+    r(102, Getuid, Ids, Emulate, N),
+    r(107, Geteuid, Ids, Emulate, N),
+    r(104, Getgid, Ids, Emulate, N),
+    r(108, Getegid, Ids, Emulate, N),
+    r(118, Getresuid, Ids, Emulate, N),
+    r(120, Getresgid, Ids, Emulate, N),
+    r(115, Getgroups, Ids, Emulate, N),
+    r(116, Setgroups, Ids, Emulate, N),
+    r(105, Setuid, Ids, Emulate, N),
+    r(106, Setgid, Ids, Emulate, N),
+    r(113, Setreuid, Ids, Emulate, N),
+    r(114, Setregid, Ids, Emulate, N),
+    r(117, Setresuid, Ids, Emulate, N),
+    r(119, Setresgid, Ids, Emulate, N),
+    r(122, Setfsuid, Ids, Emulate, N),
+    r(123, Setfsgid, Ids, Emulate, N),
+    r(125, Capget, Ids, Emulate, N),
+    r(126, Capset, Ids, Emulate, N),
+    Row { nr: 157, sys: Prctl, level: Ids, entry: Emulate, exit: N, only_arg0: PRCTL_TRAPPED },
+    r(92, Chown, Ids, DoItself, N),
+    r(94, Lchown, Ids, DoItself, N),
+    r(93, Fchown, Ids, DoItself, N),
+    r(260, Fchownat, Ids, DoItself, N),
+    r(133, Mknod, Ids, Rewrite, Exit::Record),
+    r(259, Mknodat, Ids, Rewrite, Exit::Record),
+    r(4, Stat, Full, DoItself, N),
+    r(6, Lstat, Full, DoItself, N),
+    r(5, Fstat, Full, DoItself, N),
+    r(262, Newfstatat, Full, DoItself, N),
+    r(332, Statx, Full, DoItself, N),
+    r(194, Listxattr, Full, DoItself, N),
+    r(195, Llistxattr, Full, DoItself, N),
+    r(196, Flistxattr, Full, DoItself, N),
+    r(191, Getxattr, Full, Filter, N),
+    r(192, Lgetxattr, Full, Filter, N),
+    r(193, Fgetxattr, Full, Filter, N),
+    r(188, Setxattr, Full, Filter, N),
+    r(189, Lsetxattr, Full, Filter, N),
+    r(190, Fsetxattr, Full, Filter, N),
+    r(197, Removexattr, Full, Filter, N),
+    r(198, Lremovexattr, Full, Filter, N),
+    r(199, Fremovexattr, Full, Filter, N),
+    r(161, RootChange, Full, Note, N), // chroot
+    r(155, RootChange, Full, Note, N), // pivot_root
+    r(272, RootChange, Full, Note, N), // unshare
+    r(308, RootChange, Full, Note, N), // setns
+];
+
+/// i386 (`int 0x80`) numbers of the same calls: ENOSYS (16-bit and 32-bit ID calls,
+/// chown/stat/mknod families, capget/capset, prctl).
+pub static I386_ENOSYS: &[u32] = &[
+    // 16-bit ID calls
+    23, 24, 46, 47, 49, 50, 70, 71, 80, 81, 164, 165, 170, 171, 138, 139, // chown16 / lchown16 / fchown16
+    182, 16, 95, // 32-bit ID calls
+    198, 199, 200, 201, 202, 203, 204, 205, 206, 207, 208, 209, 210, 211, 212, 213, 214, 215, 216,
+    // fchownat, capget, capset, prctl, mknod, mknodat
+    298, 184, 185, 172, 14, 297, // stat family
+    18, 28, 84, 106, 107, 108, 195, 196, 197, 300, 383,
+];
+
+pub static TABLE: ArchTable = ArchTable {
+    audit_arch: 0xc000_003e, // AUDIT_ARCH_X86_64
+    rows: ROWS,
+    compat_arch: 0x4000_0003, // AUDIT_ARCH_I386
+    compat_enosys: I386_ENOSYS,
+    x32_bit: 0x4000_0000,
+    io_uring_setup: 425,
+};

@@ -1,0 +1,196 @@
+//! The ptrace loop: one thread, waitpid(-1, __WALL), per-thread state.
+
+use crate::arch::{self, Regs};
+use crate::creds::Creds;
+use crate::owners::Owners;
+use crate::syscalls::{Row, NATIVE};
+use crate::{Config, Mode};
+use std::collections::HashMap;
+
+/// A syscall whose exit stop we asked for.
+pub enum Pending {
+    None,
+    Mknod { dirfd: i32, path: Vec<u8>, kind: u32, rdev: u64 },
+}
+
+pub struct Thread {
+    pub creds: Creds,
+    pub pending: Pending,
+}
+
+/// What to do with a thread after its seccomp stop.
+pub enum Action {
+    /// Skip the call; it returns this value (negative errno for errors).
+    Skip(i64),
+    /// Run the call natively.
+    Native,
+    /// Run the (possibly rewritten) call and stop at its exit.
+    NativeWithExit,
+}
+
+pub struct Tracer {
+    pub mode: Mode,
+    pub index: Vec<Option<Row>>,
+    pub threads: HashMap<i32, Thread>,
+    /// Stops of tids whose parent's fork/clone event has not arrived yet.
+    held: HashMap<i32, i32>,
+    pub owners: Owners,
+    /// Some tracee changed root or namespaces: resolve paths through /proc/<tid>/root.
+    pub divergent: bool,
+    pub main: i32,
+    pub exec_seen: bool,
+    pub initial: Creds,
+    pub buf: Vec<u8>,
+    pub stat_calls: u64,
+}
+
+pub enum Outcome {
+    Exited(i32),
+    /// The main process exited before its first execve succeeded (status code).
+    ExecFailed(i32),
+}
+
+fn wstatus_code(status: i32) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    }
+}
+
+impl Tracer {
+    pub fn new(cfg: &Config, main: i32, initial: Creds) -> Tracer {
+        let mut threads = HashMap::new();
+        threads.insert(main, Thread { creds: initial.clone(), pending: Pending::None });
+        Tracer {
+            mode: cfg.mode,
+            index: NATIVE.index(),
+            threads,
+            held: HashMap::new(),
+            owners: Owners::new(cfg.mode == Mode::Full),
+            divergent: false,
+            main,
+            exec_seen: false,
+            initial,
+            buf: Vec::with_capacity(4096),
+            stat_calls: 0,
+        }
+    }
+
+    /// Run until the main process exits. `on_exec` is called once, after the
+    /// main process's first successful execve.
+    pub fn run(&mut self, on_exec: &mut dyn FnMut()) -> Outcome {
+        loop {
+            let mut status = 0;
+            // SAFETY: plain waitpid with a local status.
+            let tid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL) };
+            if tid < 0 {
+                if crate::owners::errno() == libc::EINTR {
+                    continue;
+                }
+                // ECHILD: nothing left (should not happen before main exits).
+                return Outcome::Exited(127);
+            }
+            if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+                self.threads.remove(&tid);
+                self.held.remove(&tid);
+                if tid == self.main {
+                    if !self.exec_seen {
+                        return Outcome::ExecFailed(wstatus_code(status));
+                    }
+                    return Outcome::Exited(wstatus_code(status));
+                }
+                continue;
+            }
+            if !libc::WIFSTOPPED(status) {
+                continue;
+            }
+            if !self.threads.contains_key(&tid) {
+                // A new task whose creator's event has not been seen yet: hold it.
+                self.held.insert(tid, status);
+                continue;
+            }
+            self.dispatch(tid, status, on_exec);
+        }
+    }
+
+    fn dispatch(&mut self, tid: i32, status: i32, on_exec: &mut dyn FnMut()) {
+        let sig = libc::WSTOPSIG(status);
+        let event = (status >> 16) & 0xff;
+        match (sig, event) {
+            (libc::SIGTRAP, libc::PTRACE_EVENT_SECCOMP) => self.seccomp_stop(tid),
+            (libc::SIGTRAP, libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE) => {
+                if let Ok(new) = arch::event_msg(tid) {
+                    let new = new as i32;
+                    let creds = self.threads.get(&tid).map(|t| t.creds.clone()).unwrap_or_else(|| self.initial.clone());
+                    self.threads.insert(new, Thread { creds, pending: Pending::None });
+                    if let Some(st) = self.held.remove(&new) {
+                        self.dispatch(new, st, on_exec);
+                    }
+                }
+                arch::resume(libc::PTRACE_CONT, tid, 0);
+            }
+            (libc::SIGTRAP, libc::PTRACE_EVENT_EXEC) => {
+                if let Ok(former) = arch::event_msg(tid) {
+                    let former = former as i32;
+                    if former != tid {
+                        if let Some(t) = self.threads.remove(&former) {
+                            self.threads.insert(tid, t);
+                        }
+                    }
+                }
+                self.exec_event(tid);
+                if tid == self.main && !self.exec_seen {
+                    self.exec_seen = true;
+                    on_exec();
+                }
+                arch::resume(libc::PTRACE_CONT, tid, 0);
+            }
+            (_, libc::PTRACE_EVENT_STOP) => {
+                if matches!(sig, libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU) {
+                    // Group stop: stay stopped, but keep reporting (SIGCONT resumes).
+                    arch::resume(libc::PTRACE_LISTEN, tid, 0);
+                } else {
+                    arch::resume(libc::PTRACE_CONT, tid, 0);
+                }
+            }
+            (s, _) if s == (libc::SIGTRAP | 0x80) => {
+                self.syscall_exit(tid);
+                arch::resume(libc::PTRACE_CONT, tid, 0);
+            }
+            (libc::SIGTRAP, e) if e != 0 => arch::resume(libc::PTRACE_CONT, tid, 0),
+            (s, _) => arch::resume(libc::PTRACE_CONT, tid, s),
+        }
+    }
+
+    fn seccomp_stop(&mut self, tid: i32) {
+        match arch::event_msg(tid) {
+            Ok(tag) if tag as u32 == crate::seccomp::TAG => {}
+            Ok(_) => return arch::resume(libc::PTRACE_CONT, tid, 0), // someone else's filter
+            Err(_) => return,
+        }
+        let mut regs = match Regs::get(tid) {
+            Ok(r) => r,
+            Err(_) => return,
+        };
+        let row = match self.index.get(regs.nr() as usize).copied().flatten() {
+            Some(r) => r,
+            None => return arch::resume(libc::PTRACE_CONT, tid, 0),
+        };
+        match self.handle(tid, &mut regs, &row) {
+            Action::Skip(v) => {
+                if regs.skip(tid, v).is_err() {
+                    return;
+                }
+                arch::resume(libc::PTRACE_CONT, tid, 0);
+            }
+            Action::Native => arch::resume(libc::PTRACE_CONT, tid, 0),
+            Action::NativeWithExit => {
+                if regs.set(tid).is_err() {
+                    return;
+                }
+                arch::resume(libc::PTRACE_SYSCALL, tid, 0);
+            }
+        }
+    }
+}
