@@ -69,8 +69,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     };
     let status = h.status();
     match status {
+        // The OCI spec (and its validation suite) wants an error for a
+        // created container too; containerd always retries with --force.
         ContainerStatus::Stopped => {}
-        ContainerStatus::Created => {}
         _ if force => {}
         _ => bail!(
             "cannot delete container {id:?} that is not stopped: {}",
