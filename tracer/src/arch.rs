@@ -29,7 +29,8 @@ impl Regs {
 
     pub fn set(&self, tid: i32) -> io::Result<()> {
         // SAFETY: ptrace only reads the struct.
-        check(unsafe { libc::ptrace(libc::PTRACE_SETREGS, tid, 0, &self.raw as *const _) }).map(|_| ())
+        check(unsafe { libc::ptrace(libc::PTRACE_SETREGS, tid, 0, &self.raw as *const _) })
+            .map(|_| ())
     }
 
     pub fn nr(&self) -> u64 {
@@ -87,9 +88,14 @@ impl Regs {
     pub fn get(tid: i32) -> io::Result<Regs> {
         // SAFETY: an all-zero user_regs_struct is valid.
         let mut raw: libc::user_regs_struct = unsafe { std::mem::zeroed() };
-        let mut iov = libc::iovec { iov_base: &mut raw as *mut _ as *mut libc::c_void, iov_len: std::mem::size_of_val(&raw) };
+        let mut iov = libc::iovec {
+            iov_base: &mut raw as *mut _ as *mut libc::c_void,
+            iov_len: std::mem::size_of_val(&raw),
+        };
         // SAFETY: the kernel writes at most iov_len bytes into `raw`.
-        check(unsafe { libc::ptrace(libc::PTRACE_GETREGSET, tid, NT_PRSTATUS, &mut iov as *mut _) })?;
+        check(unsafe {
+            libc::ptrace(libc::PTRACE_GETREGSET, tid, NT_PRSTATUS, &mut iov as *mut _)
+        })?;
         Ok(Regs { raw })
     }
 
@@ -99,7 +105,8 @@ impl Regs {
             iov_len: std::mem::size_of_val(&self.raw),
         };
         // SAFETY: the kernel only reads iov_len bytes.
-        check(unsafe { libc::ptrace(libc::PTRACE_SETREGSET, tid, NT_PRSTATUS, &mut iov as *mut _) }).map(|_| ())
+        check(unsafe { libc::ptrace(libc::PTRACE_SETREGSET, tid, NT_PRSTATUS, &mut iov as *mut _) })
+            .map(|_| ())
     }
 
     pub fn nr(&self) -> u64 {
@@ -124,9 +131,19 @@ impl Regs {
 
     pub fn skip(&mut self, tid: i32, result: i64) -> io::Result<()> {
         let mut nr: libc::c_int = -1;
-        let mut iov = libc::iovec { iov_base: &mut nr as *mut _ as *mut libc::c_void, iov_len: 4 };
+        let mut iov = libc::iovec {
+            iov_base: &mut nr as *mut _ as *mut libc::c_void,
+            iov_len: 4,
+        };
         // SAFETY: the kernel reads 4 bytes (the new syscall number).
-        check(unsafe { libc::ptrace(libc::PTRACE_SETREGSET, tid, NT_ARM_SYSTEM_CALL, &mut iov as *mut _) })?;
+        check(unsafe {
+            libc::ptrace(
+                libc::PTRACE_SETREGSET,
+                tid,
+                NT_ARM_SYSTEM_CALL,
+                &mut iov as *mut _,
+            )
+        })?;
         self.raw.regs[0] = result as u64;
         self.set(tid)
     }

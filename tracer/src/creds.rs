@@ -216,7 +216,7 @@ impl Creds {
     pub fn setresuid(&mut self, r: u32, e: u32, s: u32) -> R<i64> {
         let old = self.clone();
         let ok = |x: u32| x == NONE || x == old.ruid || x == old.euid || x == old.suid;
-        if !self.capable(CAP_SETUID) && !(ok(r) && ok(e) && ok(s)) {
+        if !(self.capable(CAP_SETUID) || (ok(r) && ok(e) && ok(s))) {
             return Err(libc::EPERM);
         }
         if r != NONE {
@@ -236,7 +236,7 @@ impl Creds {
     pub fn setresgid(&mut self, r: u32, e: u32, s: u32) -> R<i64> {
         let (or, oe, os) = (self.rgid, self.egid, self.sgid);
         let ok = |x: u32| x == NONE || x == or || x == oe || x == os;
-        if !self.capable(CAP_SETGID) && !(ok(r) && ok(e) && ok(s)) {
+        if !(self.capable(CAP_SETGID) || (ok(r) && ok(e) && ok(s))) {
             return Err(libc::EPERM);
         }
         if r != NONE {
@@ -258,7 +258,11 @@ impl Creds {
         if uid == NONE {
             return old.into();
         }
-        if (uid == self.ruid || uid == self.euid || uid == self.suid || uid == self.fsuid || self.capable(CAP_SETUID))
+        if (uid == self.ruid
+            || uid == self.euid
+            || uid == self.suid
+            || uid == self.fsuid
+            || self.capable(CAP_SETUID))
             && uid != old
         {
             self.fsuid = uid;
@@ -272,7 +276,12 @@ impl Creds {
         if gid == NONE {
             return old.into();
         }
-        if gid == self.rgid || gid == self.egid || gid == self.sgid || gid == self.fsgid || self.capable(CAP_SETGID) {
+        if gid == self.rgid
+            || gid == self.egid
+            || gid == self.sgid
+            || gid == self.fsgid
+            || self.capable(CAP_SETGID)
+        {
             self.fsgid = gid;
         }
         old.into()
@@ -458,7 +467,13 @@ mod tests {
             0,
             0,
             &[],
-            CapSets { effective: all, permitted: all, inheritable: 0, ambient: 0, bounding: all },
+            CapSets {
+                effective: all,
+                permitted: all,
+                inheritable: 0,
+                ambient: 0,
+                bounding: all,
+            },
             false,
         )
     }
@@ -510,7 +525,10 @@ mod tests {
     #[test]
     fn keepcaps() {
         let mut c = root();
-        assert_eq!(c.prctl(libc::PR_SET_KEEPCAPS as u64, 1, 0, 0, 0), Some(Ok(0)));
+        assert_eq!(
+            c.prctl(libc::PR_SET_KEEPCAPS as u64, 1, 0, 0, 0),
+            Some(Ok(0))
+        );
         c.setresuid(1000, 1000, 1000).unwrap();
         assert_eq!(c.caps.effective, 0);
         assert_ne!(c.caps.permitted, 0);

@@ -20,12 +20,29 @@ fn enter_userns() -> Result<(), String> {
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     // SAFETY: unshare of the calling (single-threaded) process.
     if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
-        return Err(format!("unshare(CLONE_NEWUSER): {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "unshare(CLONE_NEWUSER): {}",
+            std::io::Error::last_os_error()
+        ));
     }
     write_file("/proc/self/setgroups", "deny")?;
     write_file("/proc/self/uid_map", &format!("0 {uid} 1\n"))?;
     write_file("/proc/self/gid_map", &format!("0 {gid} 1\n"))?;
     Ok(())
+}
+
+fn parse_user(s: &str) -> Option<Credentials> {
+    let mut it = s.split(':');
+    let uid = it.next()?.parse().ok()?;
+    let gid = it.next()?.parse().ok()?;
+    let groups = match it.next() {
+        Some(g) if !g.is_empty() => g
+            .split(',')
+            .map(|x| x.parse().ok())
+            .collect::<Option<Vec<u32>>>()?,
+        _ => vec![],
+    };
+    Some(Credentials { uid, gid, groups })
 }
 
 pub fn fakeroot_main(args: &[OsString]) -> i32 {
@@ -61,9 +78,22 @@ pub fn fakeroot_main(args: &[OsString]) -> i32 {
     if let Err(e) = enter_userns() {
         return fail(125, e);
     }
+    // Test knob: RLRT_FAKEROOT_USER=uid:gid[:g1,g2...] starts from other fake credentials
+    // (what the runtime does for a non-root OCI process.user).
+    let creds = match std::env::var("RLRT_FAKEROOT_USER") {
+        Ok(s) if !s.is_empty() => match parse_user(&s) {
+            Some(c) => c,
+            None => return fail(125, format!("RLRT_FAKEROOT_USER: invalid value {s:?}")),
+        },
+        _ => Credentials {
+            uid: 0,
+            gid: 0,
+            groups: vec![],
+        },
+    };
     let cfg = Config {
         mode,
-        creds: Credentials { uid: 0, gid: 0, groups: vec![] },
+        creds,
         caps: Some(CapSets::full()),
         no_new_privs: false,
         init: false,
@@ -72,7 +102,10 @@ pub fn fakeroot_main(args: &[OsString]) -> i32 {
     match run(&cfg, &argv, &env) {
         Ok(code) => code,
         Err(Error::Exec(e)) if e == libc::ENOENT => fail(127, format!("{cmd}: command not found")),
-        Err(Error::Exec(e)) => fail(126, format!("{cmd}: {}", std::io::Error::from_raw_os_error(e))),
+        Err(Error::Exec(e)) => fail(
+            126,
+            format!("{cmd}: {}", std::io::Error::from_raw_os_error(e)),
+        ),
         Err(e) => fail(125, e),
     }
 }

@@ -37,14 +37,20 @@ fn cstr(v: &mut Vec<u8>) {
 }
 
 fn is_hidden(name: &[u8]) -> bool {
-    name == &xattr::NAME_C[..xattr::NAME_C.len() - 1] || name == &xattr::DEV_NAME_C[..xattr::DEV_NAME_C.len() - 1]
+    name == &xattr::NAME_C[..xattr::NAME_C.len() - 1]
+        || name == &xattr::DEV_NAME_C[..xattr::DEV_NAME_C.len() - 1]
 }
 
 /// fstatat through a resolved path.
 fn do_stat(r: &Resolved, extra_flags: i32) -> Result<libc::stat, i32> {
     // SAFETY: zeroed stat is valid; the path is NUL-terminated.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    let flags = extra_flags | if r.follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
+    let flags = extra_flags
+        | if r.follow {
+            0
+        } else {
+            libc::AT_SYMLINK_NOFOLLOW
+        };
     // SAFETY: as above.
     let rc = unsafe { libc::fstatat(libc::AT_FDCWD, r.path.as_ptr().cast(), &mut st, flags) };
     if rc == 0 {
@@ -65,7 +71,10 @@ impl Tracer {
         &mut self
             .threads
             .entry(tid)
-            .or_insert_with(|| crate::tracer::Thread { creds: initial.clone(), pending: Pending::None })
+            .or_insert_with(|| crate::tracer::Thread {
+                creds: initial.clone(),
+                pending: Pending::None,
+            })
             .creds
     }
 
@@ -79,7 +88,14 @@ impl Tracer {
     }
 
     /// Resolve (dirfd, path) as the tracee would. `empty`: the call allows an empty path (AT_EMPTY_PATH).
-    pub fn resolve(&self, tid: i32, dirfd: i32, path: &[u8], follow: bool, empty: bool) -> Result<Resolved, i32> {
+    pub fn resolve(
+        &self,
+        tid: i32,
+        dirfd: i32,
+        path: &[u8],
+        follow: bool,
+        empty: bool,
+    ) -> Result<Resolved, i32> {
         let base = |v: &mut Vec<u8>| -> Result<(), i32> {
             use std::io::Write;
             if dirfd == libc::AT_FDCWD {
@@ -98,7 +114,11 @@ impl Tracer {
             }
             base(&mut p)?;
             cstr(&mut p);
-            return Ok(Resolved { path: p, follow: true, _fd: None });
+            return Ok(Resolved {
+                path: p,
+                follow: true,
+                _fd: None,
+            });
         }
         if path[0] == b'/' {
             if self.divergent {
@@ -111,14 +131,23 @@ impl Tracer {
             p.extend_from_slice(path);
         }
         cstr(&mut p);
-        Ok(Resolved { path: p, follow, _fd: None })
+        Ok(Resolved {
+            path: p,
+            follow,
+            _fd: None,
+        })
     }
 
     /// Absolute path of a tracee whose root may differ from ours: openat2(RESOLVE_IN_ROOT).
     fn resolve_in_root(&self, tid: i32, path: &[u8], follow: bool) -> Result<Resolved, i32> {
         let root = format!("/proc/{tid}/root\0");
         // SAFETY: NUL-terminated path.
-        let rfd = unsafe { libc::open(root.as_ptr().cast(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+        let rfd = unsafe {
+            libc::open(
+                root.as_ptr().cast(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
         if rfd < 0 {
             return Err(errno());
         }
@@ -127,10 +156,21 @@ impl Tracer {
         let mut p = path.to_vec();
         cstr(&mut p);
         // struct open_how { u64 flags; u64 mode; u64 resolve; }
-        let how: [u64; 3] =
-            [(libc::O_PATH | libc::O_CLOEXEC | if follow { 0 } else { libc::O_NOFOLLOW }) as u64, 0, libc::RESOLVE_IN_ROOT];
+        let how: [u64; 3] = [
+            (libc::O_PATH | libc::O_CLOEXEC | if follow { 0 } else { libc::O_NOFOLLOW }) as u64,
+            0,
+            libc::RESOLVE_IN_ROOT,
+        ];
         // SAFETY: `how` has the layout of struct open_how; the path is NUL-terminated.
-        let fd = unsafe { libc::syscall(libc::SYS_openat2, rfd, p.as_ptr(), how.as_ptr(), std::mem::size_of_val(&how)) };
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                rfd,
+                p.as_ptr(),
+                how.as_ptr(),
+                std::mem::size_of_val(&how),
+            )
+        };
         if fd < 0 {
             return Err(errno());
         }
@@ -139,7 +179,11 @@ impl Tracer {
         use std::os::fd::AsRawFd;
         let mut path = format!("/proc/self/fd/{}", fd.as_raw_fd()).into_bytes();
         cstr(&mut path);
-        Ok(Resolved { path, follow: true, _fd: Some(fd) })
+        Ok(Resolved {
+            path,
+            follow: true,
+            _fd: Some(fd),
+        })
     }
 
     /// ENOENT through /proc/<tid>/fd/N means the fd does not exist: EBADF.
@@ -165,7 +209,11 @@ impl Tracer {
             Sys::Getegid => Action::Skip(self.creds(tid).egid.into()),
             Sys::Getresuid | Sys::Getresgid => {
                 let c = self.creds(tid);
-                let v = if row.sys == Sys::Getresuid { [c.ruid, c.euid, c.suid] } else { [c.rgid, c.egid, c.sgid] };
+                let v = if row.sys == Sys::Getresuid {
+                    [c.ruid, c.euid, c.suid]
+                } else {
+                    [c.rgid, c.egid, c.sgid]
+                };
                 for (i, id) in v.iter().enumerate() {
                     if let Err(e) = mem::write(tid, a(i), &id.to_ne_bytes()) {
                         return ret(Err(e));
@@ -200,7 +248,10 @@ impl Tracer {
                 if let Err(e) = mem::read(tid, a(1), &mut raw) {
                     return ret(Err(e));
                 }
-                let g = raw.chunks_exact(4).map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]])).collect();
+                let g = raw
+                    .chunks_exact(4)
+                    .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
                 self.creds(tid).set_groups(g);
                 Action::Skip(0)
             }
@@ -208,8 +259,12 @@ impl Tracer {
             Sys::Setgid => ret(self.creds(tid).setgid(as_id(a(0)))),
             Sys::Setreuid => ret(self.creds(tid).setreuid(as_id(a(0)), as_id(a(1)))),
             Sys::Setregid => ret(self.creds(tid).setregid(as_id(a(0)), as_id(a(1)))),
-            Sys::Setresuid => ret(self.creds(tid).setresuid(as_id(a(0)), as_id(a(1)), as_id(a(2)))),
-            Sys::Setresgid => ret(self.creds(tid).setresgid(as_id(a(0)), as_id(a(1)), as_id(a(2)))),
+            Sys::Setresuid => ret(self
+                .creds(tid)
+                .setresuid(as_id(a(0)), as_id(a(1)), as_id(a(2)))),
+            Sys::Setresgid => ret(self
+                .creds(tid)
+                .setresgid(as_id(a(0)), as_id(a(1)), as_id(a(2)))),
             Sys::Setfsuid => Action::Skip(self.creds(tid).setfsuid(as_id(a(0)))),
             Sys::Setfsgid => Action::Skip(self.creds(tid).setfsgid(as_id(a(0)))),
             Sys::Capget => self.capget(tid, a(0), a(1)),
@@ -221,28 +276,56 @@ impl Tracer {
                     }
                     return Action::Native;
                 }
-                match self.creds(tid).prctl(a(0) & 0xffff_ffff, a(1), a(2), a(3), a(4)) {
+                match self
+                    .creds(tid)
+                    .prctl(a(0) & 0xffff_ffff, a(1), a(2), a(3), a(4))
+                {
                     Some(r) => ret(r),
                     None => Action::Native,
                 }
             }
             Sys::Chown => self.chown(tid, libc::AT_FDCWD as u64, a(0), a(1), a(2), 0, false),
-            Sys::Lchown => self.chown(tid, libc::AT_FDCWD as u64, a(0), a(1), a(2), libc::AT_SYMLINK_NOFOLLOW, false),
+            Sys::Lchown => self.chown(
+                tid,
+                libc::AT_FDCWD as u64,
+                a(0),
+                a(1),
+                a(2),
+                libc::AT_SYMLINK_NOFOLLOW,
+                false,
+            ),
             Sys::Fchown => self.chown(tid, a(0), 0, a(1), a(2), libc::AT_EMPTY_PATH, true),
             Sys::Fchownat => self.chown(tid, a(0), a(1), a(2), a(3), a(4) as i32, false),
             Sys::Mknod => self.mknod(tid, regs, libc::AT_FDCWD as u64, 0),
             Sys::Mknodat => self.mknod(tid, regs, a(0), 1),
             Sys::Stat => self.stat(tid, libc::AT_FDCWD as u64, a(0), a(1), 0, false),
-            Sys::Lstat => self.stat(tid, libc::AT_FDCWD as u64, a(0), a(1), libc::AT_SYMLINK_NOFOLLOW, false),
+            Sys::Lstat => self.stat(
+                tid,
+                libc::AT_FDCWD as u64,
+                a(0),
+                a(1),
+                libc::AT_SYMLINK_NOFOLLOW,
+                false,
+            ),
             Sys::Fstat => self.stat(tid, a(0), 0, a(1), libc::AT_EMPTY_PATH, true),
             Sys::Newfstatat => self.stat(tid, a(0), a(1), a(2), a(3) as i32, false),
             Sys::Statx => self.statx(tid, a(0), a(1), a(2) as i32, a(3) as u32, a(4)),
-            Sys::Listxattr => self.listxattr(tid, libc::AT_FDCWD as u64, a(0), a(1), a(2), true, false),
-            Sys::Llistxattr => self.listxattr(tid, libc::AT_FDCWD as u64, a(0), a(1), a(2), false, false),
+            Sys::Listxattr => {
+                self.listxattr(tid, libc::AT_FDCWD as u64, a(0), a(1), a(2), true, false)
+            }
+            Sys::Llistxattr => {
+                self.listxattr(tid, libc::AT_FDCWD as u64, a(0), a(1), a(2), false, false)
+            }
             Sys::Flistxattr => self.listxattr(tid, a(0), 0, a(1), a(2), true, true),
-            Sys::Getxattr | Sys::Lgetxattr | Sys::Fgetxattr => self.xattr_filter(tid, a(1), libc::ENODATA),
-            Sys::Setxattr | Sys::Lsetxattr | Sys::Fsetxattr => self.xattr_filter(tid, a(1), libc::EPERM),
-            Sys::Removexattr | Sys::Lremovexattr | Sys::Fremovexattr => self.xattr_filter(tid, a(1), libc::ENODATA),
+            Sys::Getxattr | Sys::Lgetxattr | Sys::Fgetxattr => {
+                self.xattr_filter(tid, a(1), libc::ENODATA)
+            }
+            Sys::Setxattr | Sys::Lsetxattr | Sys::Fsetxattr => {
+                self.xattr_filter(tid, a(1), libc::EPERM)
+            }
+            Sys::Removexattr | Sys::Lremovexattr | Sys::Fremovexattr => {
+                self.xattr_filter(tid, a(1), libc::ENODATA)
+            }
             Sys::RootChange => {
                 self.divergent = true;
                 Action::Native
@@ -327,7 +410,12 @@ impl Tracer {
         }
         let word = |w: usize, i: usize| -> u64 {
             let o = 12 * w + 4 * i;
-            u64::from(u32::from_ne_bytes([raw[o], raw[o + 1], raw[o + 2], raw[o + 3]])) << (32 * w)
+            u64::from(u32::from_ne_bytes([
+                raw[o],
+                raw[o + 1],
+                raw[o + 2],
+                raw[o + 3],
+            ])) << (32 * w)
         };
         let (mut e, mut p, mut inh) = (0u64, 0u64, 0u64);
         for w in 0..words {
@@ -345,7 +433,16 @@ impl Tracer {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn chown(&mut self, tid: i32, dirfd: u64, path_ptr: u64, uid: u64, gid: u64, flags: i32, fd_call: bool) -> Action {
+    fn chown(
+        &mut self,
+        tid: i32,
+        dirfd: u64,
+        path_ptr: u64,
+        uid: u64,
+        gid: u64,
+        flags: i32,
+        fd_call: bool,
+    ) -> Action {
         let dirfd = dirfd as i32;
         if flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) != 0 {
             return ret(Err(libc::EINVAL));
@@ -389,9 +486,21 @@ impl Tracer {
             before = Some((m, cur));
         }
         let real = |v: u32| if v == NONE { NONE } else { 0 };
-        let cflags = if r.follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
+        let cflags = if r.follow {
+            0
+        } else {
+            libc::AT_SYMLINK_NOFOLLOW
+        };
         // SAFETY: NUL-terminated path.
-        let rc = unsafe { libc::fchownat(libc::AT_FDCWD, r.path.as_ptr().cast(), real(uid), real(gid), cflags) };
+        let rc = unsafe {
+            libc::fchownat(
+                libc::AT_FDCWD,
+                r.path.as_ptr().cast(),
+                real(uid),
+                real(gid),
+                cflags,
+            )
+        };
         if rc != 0 {
             return ret(Err(self.fix_errno(tid, dirfd, errno())));
         }
@@ -422,7 +531,12 @@ impl Tracer {
         regs.set_arg(pi + 1, u64::from(libc::S_IFREG | (mode & 0o7777)));
         regs.set_arg(pi + 2, 0);
         if let Some(t) = self.threads.get_mut(&tid) {
-            t.pending = Pending::Mknod { dirfd: dirfd as i32, path, kind, rdev };
+            t.pending = Pending::Mknod {
+                dirfd: dirfd as i32,
+                path,
+                kind,
+                rdev,
+            };
         }
         Action::NativeWithExit
     }
@@ -433,12 +547,20 @@ impl Tracer {
             Some(t) => std::mem::replace(&mut t.pending, Pending::None),
             None => return,
         };
-        if let Pending::Mknod { dirfd, path, kind, rdev } = pending {
+        if let Pending::Mknod {
+            dirfd,
+            path,
+            kind,
+            rdev,
+        } = pending
+        {
             match Regs::get(tid) {
                 Ok(r) if r.ret() == 0 => {}
                 _ => return,
             }
-            let Ok(r) = self.resolve(tid, dirfd, &path, false, false) else { return };
+            let Ok(r) = self.resolve(tid, dirfd, &path, false, false) else {
+                return;
+            };
             let Ok(st) = do_stat(&r, 0) else { return };
             let m = Meta::from_stat(&st);
             self.owners.add_device(&r.path, &m, kind, rdev);
@@ -450,7 +572,15 @@ impl Tracer {
         }
     }
 
-    fn stat(&mut self, tid: i32, dirfd: u64, path_ptr: u64, buf: u64, flags: i32, fd_call: bool) -> Action {
+    fn stat(
+        &mut self,
+        tid: i32,
+        dirfd: u64,
+        path_ptr: u64,
+        buf: u64,
+        flags: i32,
+        fd_call: bool,
+    ) -> Action {
         self.stat_calls += 1;
         let dirfd = dirfd as i32;
         if flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH | libc::AT_NO_AUTOMOUNT) != 0 {
@@ -486,7 +616,15 @@ impl Tracer {
         ret(mem::write(tid, buf, bytes_of(&st)).map(|_| 0))
     }
 
-    fn statx(&mut self, tid: i32, dirfd: u64, path_ptr: u64, flags: i32, mask: u32, buf: u64) -> Action {
+    fn statx(
+        &mut self,
+        tid: i32,
+        dirfd: u64,
+        path_ptr: u64,
+        flags: i32,
+        mask: u32,
+        buf: u64,
+    ) -> Action {
         self.stat_calls += 1;
         let dirfd = dirfd as i32;
         let path = if path_ptr == 0 && flags & libc::AT_EMPTY_PATH != 0 {
@@ -503,12 +641,22 @@ impl Tracer {
             Err(e) => return ret(Err(e)),
         };
         let kflags = (flags & !(libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW))
-            | if r.follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
+            | if r.follow {
+                0
+            } else {
+                libc::AT_SYMLINK_NOFOLLOW
+            };
         // SAFETY: zeroed statx is valid.
         let mut stx: libc::statx = unsafe { std::mem::zeroed() };
         // SAFETY: NUL-terminated path; stx is ours.
         let rc = unsafe {
-            libc::statx(libc::AT_FDCWD, r.path.as_ptr().cast(), kflags, mask | libc::STATX_BASIC_STATS, &mut stx)
+            libc::statx(
+                libc::AT_FDCWD,
+                r.path.as_ptr().cast(),
+                kflags,
+                mask | libc::STATX_BASIC_STATS,
+                &mut stx,
+            )
         };
         if rc != 0 {
             return ret(Err(self.fix_errno(tid, dirfd, errno())));
@@ -529,7 +677,16 @@ impl Tracer {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn listxattr(&mut self, tid: i32, dirfd: u64, path_ptr: u64, list: u64, size: u64, follow: bool, fd_call: bool) -> Action {
+    fn listxattr(
+        &mut self,
+        tid: i32,
+        dirfd: u64,
+        path_ptr: u64,
+        list: u64,
+        size: u64,
+        follow: bool,
+        fd_call: bool,
+    ) -> Action {
         let dirfd = dirfd as i32;
         let path = if fd_call {
             if dirfd < 0 {
@@ -578,10 +735,17 @@ impl Tracer {
     /// then rewrite the auxiliary vector's AT_*UID/AT_*GID/AT_SECURE.
     pub fn exec_event(&mut self, tid: i32) {
         let exe = format!("/proc/{tid}/exe\0").into_bytes();
-        let r = Resolved { path: exe, follow: true, _fd: None };
+        let r = Resolved {
+            path: exe,
+            follow: true,
+            _fd: None,
+        };
         let (mut su, mut sg) = (None, None);
         if let Ok(st) = do_stat(&r, 0) {
-            if st.st_mode & (libc::S_ISUID | libc::S_ISGID) != 0 && !self.creds(tid).nnp && !nosuid(&r.path) {
+            if st.st_mode & (libc::S_ISUID | libc::S_ISGID) != 0
+                && !self.creds(tid).nnp
+                && !nosuid(&r.path)
+            {
                 let fake = self.fake_for(&r, &Meta::from_stat(&st));
                 if st.st_mode & libc::S_ISUID != 0 {
                     su = Some(fake.uid);
@@ -626,15 +790,16 @@ fn rewrite_auxv(tid: i32, want: &[(u64, u64)], secure: bool) -> Result<(), i32> 
             if stack.len() > (1 << 22) {
                 return Err(libc::E2BIG);
             }
-            let mut chunk = vec![0u8; 16384];
-            mem::read(tid, sp + stack.len() as u64, &mut chunk).or_else(|_| {
-                chunk.truncate(4096);
-                mem::read(tid, sp + stack.len() as u64, &mut chunk)
-            })?;
+            // Up to the next page boundary: the stack may end there.
+            let at = sp + stack.len() as u64;
+            let mut chunk = vec![0u8; (4096 - (at % 4096)) as usize];
+            mem::read(tid, at, &mut chunk)?;
             stack.extend_from_slice(&chunk);
         }
         let o = i * 8;
-        Ok(u64::from_ne_bytes(stack[o..o + 8].try_into().map_err(|_| libc::EFAULT)?))
+        Ok(u64::from_ne_bytes(
+            stack[o..o + 8].try_into().map_err(|_| libc::EFAULT)?,
+        ))
     };
     let argc = word(&mut stack, 0)? as usize;
     let mut i = argc + 2; // argc, argv..., NULL

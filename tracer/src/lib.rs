@@ -40,7 +40,9 @@ impl FromStr for Mode {
             "off" => Ok(Mode::Off),
             "ids" => Ok(Mode::Ids),
             "full" => Ok(Mode::Full),
-            _ => Err(Error::Config(format!("invalid fake-root mode {s:?} (want off, ids or full)"))),
+            _ => Err(Error::Config(format!(
+                "invalid fake-root mode {s:?} (want off, ids or full)"
+            ))),
         }
     }
 }
@@ -77,7 +79,13 @@ impl CapSets {
     /// Every capability this kernel knows in effective, permitted and bounding.
     pub fn full() -> CapSets {
         let all = creds::cap_valid_mask();
-        CapSets { effective: all, permitted: all, inheritable: 0, ambient: 0, bounding: all }
+        CapSets {
+            effective: all,
+            permitted: all,
+            inheritable: 0,
+            ambient: 0,
+            bounding: all,
+        }
     }
 
     /// The calling thread's real capability sets.
@@ -90,7 +98,13 @@ impl CapSets {
             return CapSets::default();
         }
         let w = |i: usize| u64::from(data[i]) | (u64::from(data[i + 3]) << 32);
-        let mut c = CapSets { effective: w(0), permitted: w(1), inheritable: w(2), ambient: 0, bounding: 0 };
+        let mut c = CapSets {
+            effective: w(0),
+            permitted: w(1),
+            inheritable: w(2),
+            ambient: 0,
+            bounding: 0,
+        };
         for cap in 0..64u64 {
             if creds::cap_valid_mask() & (1 << cap) == 0 {
                 continue;
@@ -136,7 +150,11 @@ impl fmt::Display for Error {
         match self {
             Error::Exec(e) => write!(f, "exec failed: {}", std::io::Error::from_raw_os_error(*e)),
             Error::Seccomp(e) => {
-                write!(f, "installing the tracer's seccomp filter: {}", std::io::Error::from_raw_os_error(*e))
+                write!(
+                    f,
+                    "installing the tracer's seccomp filter: {}",
+                    std::io::Error::from_raw_os_error(*e)
+                )
             }
             Error::Sys(what, e) => write!(f, "{what}: {e}"),
             Error::Config(s) => f.write_str(s),

@@ -7,12 +7,20 @@ static VM_DENIED: AtomicBool = AtomicBool::new(false);
 const PAGE: u64 = 4096;
 
 fn vm_read(tid: i32, addr: u64, buf: &mut [u8]) -> Result<usize, i32> {
-    let local = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-    let remote = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: buf.len() };
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
     // SAFETY: `local` covers exactly `buf`; the remote side is checked by the kernel.
     let n = unsafe { libc::process_vm_readv(tid, &local, 1, &remote, 1, 0) };
     if n < 0 {
-        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EFAULT))
+        Err(std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EFAULT))
     } else {
         Ok(n as usize)
     }
@@ -76,8 +84,14 @@ pub fn write(tid: i32, addr: u64, data: &[u8]) -> Result<(), i32> {
         return Err(libc::EFAULT);
     }
     if !VM_DENIED.load(Ordering::Relaxed) {
-        let local = libc::iovec { iov_base: data.as_ptr() as *mut libc::c_void, iov_len: data.len() };
-        let remote = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: data.len() };
+        let local = libc::iovec {
+            iov_base: data.as_ptr() as *mut libc::c_void,
+            iov_len: data.len(),
+        };
+        let remote = libc::iovec {
+            iov_base: addr as *mut libc::c_void,
+            iov_len: data.len(),
+        };
         // SAFETY: `local` covers exactly `data`, which the kernel only reads.
         let n = unsafe { libc::process_vm_writev(tid, &local, 1, &remote, 1, 0) };
         if n == data.len() as isize {
@@ -106,7 +120,12 @@ pub fn write(tid: i32, addr: u64, data: &[u8]) -> Result<(), i32> {
         let v = libc::c_long::from_ne_bytes(word[..w].try_into().map_err(|_| libc::EFAULT)?);
         // SAFETY: POKEDATA writes one word into the tracee; the kernel checks the address.
         let rc = unsafe {
-            libc::ptrace(libc::PTRACE_POKEDATA, tid, (start + (i * w) as u64) as *mut libc::c_void, v as *mut libc::c_void)
+            libc::ptrace(
+                libc::PTRACE_POKEDATA,
+                tid,
+                (start + (i * w) as u64) as *mut libc::c_void,
+                v as *mut libc::c_void,
+            )
         };
         if rc == -1 {
             return Err(libc::EFAULT);

@@ -121,7 +121,9 @@ fn set_attr(path: &[u8], follow: bool, name: &[u8], val: Option<&[u8]>) -> Resul
 }
 
 pub fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 fn parse_dev(v: &[u8]) -> Option<(u32, u64)> {
@@ -139,7 +141,10 @@ fn parse_dev(v: &[u8]) -> Option<(u32, u64)> {
 
 impl Owners {
     pub fn new(persist: bool) -> Owners {
-        Owners { persist, ..Default::default() }
+        Owners {
+            persist,
+            ..Default::default()
+        }
     }
 
     fn warn_once(&mut self, what: &str, e: i32) {
@@ -155,7 +160,11 @@ impl Owners {
     /// The fake view of an inode reached through `path` (NUL-terminated).
     pub fn lookup(&mut self, path: &[u8], follow: bool, m: &Meta) -> Fake {
         let key = m.key();
-        let mut fake = Fake { uid: m.uid, gid: m.gid, dev: self.devs.get(&key).copied() };
+        let mut fake = Fake {
+            uid: m.uid,
+            gid: m.gid,
+            dev: self.devs.get(&key).copied(),
+        };
         if let Some(&(u, g)) = self.mem.get(&key) {
             fake.uid = u;
             fake.gid = g;
@@ -172,15 +181,14 @@ impl Owners {
             _ => {
                 let mut buf = [0u8; 64];
                 let (mut uid, mut gid) = (None, None);
-                match get_attr(path, follow, xattr::NAME_C, &mut buf) {
-                    Ok(Some(n)) => match xattr::decode(&buf[..n]) {
+                if let Ok(Some(n)) = get_attr(path, follow, xattr::NAME_C, &mut buf) {
+                    match xattr::decode(&buf[..n]) {
                         Ok((u, g)) => {
                             uid = Some(u.unwrap_or(m.uid));
                             gid = Some(g.unwrap_or(m.gid));
                         }
                         Err(e) => eprintln!("rootlessrt tracer: warning: {e}"),
-                    },
-                    Ok(None) | Err(_) => {}
+                    }
                 }
                 let mut dev = None;
                 if m.kind() == libc::S_IFREG && m.size == 0 {
@@ -191,7 +199,12 @@ impl Owners {
                 if self.cache.len() >= CACHE_MAX {
                     self.cache.clear();
                 }
-                let c = Cached { ctime: m.ctime, uid, gid, dev };
+                let c = Cached {
+                    ctime: m.ctime,
+                    uid,
+                    gid,
+                    dev,
+                };
                 self.cache.insert(key, c);
                 c
             }
@@ -249,8 +262,14 @@ mod tests {
 
     #[test]
     fn parses_device_records() {
-        assert_eq!(parse_dev(b"c 1 3"), Some((libc::S_IFCHR, libc::makedev(1, 3))));
-        assert_eq!(parse_dev(b"b 8 0"), Some((libc::S_IFBLK, libc::makedev(8, 0))));
+        assert_eq!(
+            parse_dev(b"c 1 3"),
+            Some((libc::S_IFCHR, libc::makedev(1, 3)))
+        );
+        assert_eq!(
+            parse_dev(b"b 8 0"),
+            Some((libc::S_IFBLK, libc::makedev(8, 0)))
+        );
         assert_eq!(parse_dev(b"x 1 2"), None);
         assert_eq!(parse_dev(b"c 1"), None);
     }

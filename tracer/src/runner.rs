@@ -93,7 +93,11 @@ fn setup_signals() -> SignalSetup {
         }
         let mut old_mask: libc::sigset_t = std::mem::zeroed();
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old_mask);
-        SignalSetup { set, old_mask, old_actions }
+        SignalSetup {
+            set,
+            old_mask,
+            old_actions,
+        }
     }
 }
 
@@ -112,7 +116,10 @@ impl SignalSetup {
     fn restore(&self) {
         // SAFETY: draining pending forwarded signals, then restoring.
         unsafe {
-            let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            let zero = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
             while libc::sigtimedwait(&self.set, std::ptr::null_mut(), &zero) > 0 {}
             for (s, a) in &self.old_actions {
                 libc::sigaction(*s, a, std::ptr::null_mut());
@@ -145,7 +152,15 @@ fn start_forwarder(set: libc::sigset_t, target: i32) -> Forwarder {
             }
             // Terminal-generated signals already reached the workload's process group.
             let tty = info.si_code == libc::SI_KERNEL
-                && matches!(s, libc::SIGINT | libc::SIGQUIT | libc::SIGTSTP | libc::SIGWINCH | libc::SIGTTIN | libc::SIGTTOU);
+                && matches!(
+                    s,
+                    libc::SIGINT
+                        | libc::SIGQUIT
+                        | libc::SIGTSTP
+                        | libc::SIGWINCH
+                        | libc::SIGTTIN
+                        | libc::SIGTTOU
+                );
             if !tty {
                 // SAFETY: plain kill.
                 unsafe { libc::kill(target, s) };
@@ -168,8 +183,12 @@ impl Forwarder {
 
 /// Close every fd ≥ 3 marked FD_CLOEXEC except `keep` (what the workload's exec would have closed).
 fn close_cloexec_fds(keep: &[i32]) {
-    let Ok(rd) = std::fs::read_dir("/proc/self/fd") else { return };
-    let fds: Vec<i32> = rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+    let Ok(rd) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = rd
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
     for fd in fds {
         if fd < 3 || keep.contains(&fd) {
             continue;
@@ -214,6 +233,7 @@ const STAGE_SECCOMP: u8 = 1;
 const STAGE_EXEC: u8 = 2;
 
 /// The child side, between fork and exec: only async-signal-safe calls.
+#[allow(clippy::too_many_arguments)]
 fn child(
     sigs: &SignalSetup,
     go: Option<i32>,
@@ -233,7 +253,11 @@ fn child(
             libc::_exit(if stage == STAGE_EXEC { 127 } else { 125 })
         }
     };
-    let errno = || std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+    let errno = || {
+        std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO)
+    };
     sigs.restore_in_child();
     if let Some(go) = go {
         let mut b = [0u8; 1];
@@ -259,7 +283,15 @@ fn child(
         unsafe { libc::execve(c.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
         match errno() {
             libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT => {}
-            libc::EACCES => err = libc::EACCES,
+            libc::EACCES => {
+                // Only a file that exists but cannot be executed counts (not an unsearchable PATH dir).
+                // SAFETY: zeroed stat, NUL-terminated path.
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                // SAFETY: as above.
+                if unsafe { libc::stat(c.as_ptr(), &mut st) } == 0 {
+                    err = libc::EACCES;
+                }
+            }
             e => {
                 err = e;
                 break;
@@ -279,7 +311,11 @@ pub fn run(cfg: &Config, argv: &[CString], env: &[CString]) -> Result<i32, Error
     // SAFETY: plain prctl; makes /proc/<pid> of this process and ptrace usable.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) };
     let traced = cfg.mode != Mode::Off;
-    let level = if cfg.mode == Mode::Full { Level::Full } else { Level::Ids };
+    let level = if cfg.mode == Mode::Full {
+        Level::Full
+    } else {
+        Level::Ids
+    };
     let prog = traced.then(|| seccomp::build(&NATIVE, level));
     let candidates = exec_candidates(&argv[0], env);
     let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
@@ -287,7 +323,13 @@ pub fn run(cfg: &Config, argv: &[CString], env: &[CString]) -> Result<i32, Error
     let mut env_p: Vec<*const libc::c_char> = env.iter().map(|a| a.as_ptr()).collect();
     env_p.push(std::ptr::null());
     let caps = cfg.caps.unwrap_or_else(CapSets::current);
-    let initial = Creds::new(cfg.creds.uid, cfg.creds.gid, &cfg.creds.groups, caps, cfg.no_new_privs);
+    let initial = Creds::new(
+        cfg.creds.uid,
+        cfg.creds.gid,
+        &cfg.creds.groups,
+        caps,
+        cfg.no_new_privs,
+    );
 
     let (rep_r, rep_w) = pipe()?;
     let go = if traced {
@@ -306,7 +348,16 @@ pub fn run(cfg: &Config, argv: &[CString], env: &[CString]) -> Result<i32, Error
     // SAFETY: fork; the child only runs `child` (async-signal-safe) and execs or exits.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
-        child(&sigs, go.map(|g| g.0), rep_w, prog.as_deref(), cfg.no_new_privs, &candidates, &argv_p, &env_p);
+        child(
+            &sigs,
+            go.map(|g| g.0),
+            rep_w,
+            prog.as_deref(),
+            cfg.no_new_privs,
+            &candidates,
+            &argv_p,
+            &env_p,
+        );
     }
     close(rep_w);
     if let Some((r, _)) = go {
@@ -396,7 +447,11 @@ fn wait_untraced(pid: i32, init: bool) -> i32 {
             return 127;
         }
         if r == pid && (libc::WIFEXITED(st) || libc::WIFSIGNALED(st)) {
-            return if libc::WIFEXITED(st) { libc::WEXITSTATUS(st) } else { 128 + libc::WTERMSIG(st) };
+            return if libc::WIFEXITED(st) {
+                libc::WEXITSTATUS(st)
+            } else {
+                128 + libc::WTERMSIG(st)
+            };
         }
     }
 }

@@ -19,7 +19,12 @@ const OFF_ARCH: u32 = 4;
 const OFF_ARG0_LO: u32 = 16; // little-endian: the low half of args[0]
 
 fn stmt(code: u16, k: u32) -> libc::sock_filter {
-    libc::sock_filter { code, jt: 0, jf: 0, k }
+    libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
 }
 fn jump(code: u16, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
     libc::sock_filter { code, jt, jf, k }
@@ -88,11 +93,19 @@ pub fn build(table: &ArchTable, level: Level) -> Vec<libc::sock_filter> {
 /// Returns 0 or an errno. On EACCES (no NoNewPrivs and no CAP_SYS_ADMIN) sets
 /// PR_SET_NO_NEW_PRIVS and retries.
 pub fn install(prog: &[libc::sock_filter]) -> i32 {
-    let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr() as *mut libc::sock_filter };
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
     for attempt in 0..2 {
         // SAFETY: fprog points to a valid program that outlives the call.
         let rc = unsafe {
-            libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &fprog as *const libc::sock_fprog)
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                0,
+                &fprog as *const libc::sock_fprog,
+            )
         };
         if rc == 0 {
             return 0;
@@ -126,7 +139,9 @@ mod tests {
             let i = p[pc];
             pc += 1;
             match i.code {
-                LD_W_ABS => a = u32::from_le_bytes(data[i.k as usize..i.k as usize + 4].try_into().unwrap()),
+                LD_W_ABS => {
+                    a = u32::from_le_bytes(data[i.k as usize..i.k as usize + 4].try_into().unwrap())
+                }
                 JEQ_K => pc += if a == i.k { i.jt } else { i.jf } as usize,
                 JSET_K => pc += if a & i.k != 0 { i.jt } else { i.jf } as usize,
                 JA => pc += i.k as usize,

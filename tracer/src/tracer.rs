@@ -10,7 +10,12 @@ use std::collections::HashMap;
 /// A syscall whose exit stop we asked for.
 pub enum Pending {
     None,
-    Mknod { dirfd: i32, path: Vec<u8>, kind: u32, rdev: u64 },
+    Mknod {
+        dirfd: i32,
+        path: Vec<u8>,
+        kind: u32,
+        rdev: u64,
+    },
 }
 
 pub struct Thread {
@@ -61,7 +66,13 @@ fn wstatus_code(status: i32) -> i32 {
 impl Tracer {
     pub fn new(cfg: &Config, main: i32, initial: Creds) -> Tracer {
         let mut threads = HashMap::new();
-        threads.insert(main, Thread { creds: initial.clone(), pending: Pending::None });
+        threads.insert(
+            main,
+            Thread {
+                creds: initial.clone(),
+                pending: Pending::None,
+            },
+        );
         Tracer {
             mode: cfg.mode,
             index: NATIVE.index(),
@@ -119,11 +130,24 @@ impl Tracer {
         let event = (status >> 16) & 0xff;
         match (sig, event) {
             (libc::SIGTRAP, libc::PTRACE_EVENT_SECCOMP) => self.seccomp_stop(tid),
-            (libc::SIGTRAP, libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE) => {
+            (
+                libc::SIGTRAP,
+                libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE,
+            ) => {
                 if let Ok(new) = arch::event_msg(tid) {
                     let new = new as i32;
-                    let creds = self.threads.get(&tid).map(|t| t.creds.clone()).unwrap_or_else(|| self.initial.clone());
-                    self.threads.insert(new, Thread { creds, pending: Pending::None });
+                    let creds = self
+                        .threads
+                        .get(&tid)
+                        .map(|t| t.creds.clone())
+                        .unwrap_or_else(|| self.initial.clone());
+                    self.threads.insert(
+                        new,
+                        Thread {
+                            creds,
+                            pending: Pending::None,
+                        },
+                    );
                     if let Some(st) = self.held.remove(&new) {
                         self.dispatch(new, st, on_exec);
                     }
@@ -147,7 +171,10 @@ impl Tracer {
                 arch::resume(libc::PTRACE_CONT, tid, 0);
             }
             (_, libc::PTRACE_EVENT_STOP) => {
-                if matches!(sig, libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU) {
+                if matches!(
+                    sig,
+                    libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
+                ) {
                     // Group stop: stay stopped, but keep reporting (SIGCONT resumes).
                     arch::resume(libc::PTRACE_LISTEN, tid, 0);
                 } else {

@@ -117,7 +117,10 @@ mod tests {
         assert_eq!(decode(&[]), Ok((Some(0), Some(0))));
         assert_eq!(decode(&[0x10, 0x2a]), Ok((Some(0), Some(42))));
         // umoci: uid "not overridden", gid 42
-        assert_eq!(decode(&[0x08, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x10, 0x2a]), Ok((None, Some(42))));
+        assert_eq!(
+            decode(&[0x08, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x10, 0x2a]),
+            Ok((None, Some(42)))
+        );
         // unknown fields skipped: field 3 varint, field 4 length-delimited, field 5 fixed32
         assert_eq!(
             decode(&[0x18, 0x01, 0x22, 0x02, 0xaa, 0xbb, 0x2d, 1, 2, 3, 4, 0x08, 0x07]),

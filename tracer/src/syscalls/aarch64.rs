@@ -1,7 +1,7 @@
 //! aarch64 syscall numbers of the trapped set (asm-generic numbering: no chown,
 //! lchown, stat, lstat or mknod; glibc uses fchownat / newfstatat / mknodat).
-use super::{ArchTable, Entry::*, Exit, Level::*, Row, Sys::*, PRCTL_TRAPPED};
 use super::row as r;
+use super::{ArchTable, Entry::*, Exit, Level::*, Row, Sys::*, PRCTL_TRAPPED};
 
 const N: Exit = Exit::None;
 
@@ -24,7 +24,14 @@ pub static ROWS: &[Row] = &[
     r(152, Setfsgid, Ids, Emulate, N),
     r(90, Capget, Ids, Emulate, N),
     r(91, Capset, Ids, Emulate, N),
-    Row { nr: 167, sys: Prctl, level: Ids, entry: Emulate, exit: N, only_arg0: PRCTL_TRAPPED },
+    Row {
+        nr: 167,
+        sys: Prctl,
+        level: Ids,
+        entry: Emulate,
+        exit: N,
+        only_arg0: PRCTL_TRAPPED,
+    },
     r(55, Fchown, Ids, DoItself, N),
     r(54, Fchownat, Ids, DoItself, N),
     r(33, Mknodat, Ids, Rewrite, Exit::Record),
@@ -51,9 +58,9 @@ pub static ROWS: &[Row] = &[
 
 /// arm32 (compat) numbers of the same calls: ENOSYS.
 pub static ARM32_ENOSYS: &[u32] = &[
-    23, 24, 46, 47, 49, 50, 70, 71, 80, 81, 164, 165, 170, 171, 138, 139, 182, 16, 95, 198, 199, 200, 201, 202, 203,
-    204, 205, 206, 207, 208, 209, 210, 211, 212, 213, 214, 215, 216, 325, 184, 185, 172, 14, 324, 106, 107, 108, 195,
-    196, 197, 327, 397,
+    23, 24, 46, 47, 49, 50, 70, 71, 80, 81, 164, 165, 170, 171, 138, 139, 182, 16, 95, 198, 199,
+    200, 201, 202, 203, 204, 205, 206, 207, 208, 209, 210, 211, 212, 213, 214, 215, 216, 325, 184,
+    185, 172, 14, 324, 106, 107, 108, 195, 196, 197, 327, 397,
 ];
 
 pub static TABLE: ArchTable = ArchTable {

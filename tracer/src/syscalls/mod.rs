@@ -111,7 +111,14 @@ pub const PRCTL_TRAPPED: &[u32] = &[
 ];
 
 pub const fn row(nr: u32, sys: Sys, level: Level, entry: Entry, exit: Exit) -> Row {
-    Row { nr, sys, level, entry, exit, only_arg0: &[] }
+    Row {
+        nr,
+        sys,
+        level,
+        entry,
+        exit,
+        only_arg0: &[],
+    }
 }
 
 /// A complete architecture description.
@@ -212,8 +219,12 @@ mod tests {
         // Stat family and xattr hiding are Full-only; ID calls are Ids.
         for r in t.rows {
             match r.sys {
-                Sys::Stat | Sys::Lstat | Sys::Fstat | Sys::Newfstatat | Sys::Statx => assert_eq!(r.level, Level::Full),
-                Sys::Getuid | Sys::Setresuid | Sys::Chown | Sys::Fchown | Sys::Fchownat => assert_eq!(r.level, Level::Ids),
+                Sys::Stat | Sys::Lstat | Sys::Fstat | Sys::Newfstatat | Sys::Statx => {
+                    assert_eq!(r.level, Level::Full)
+                }
+                Sys::Getuid | Sys::Setresuid | Sys::Chown | Sys::Fchown | Sys::Fchownat => {
+                    assert_eq!(r.level, Level::Ids)
+                }
                 _ => {}
             }
         }
@@ -283,7 +294,10 @@ mod tests {
             assert_eq!(get(nr), Some(s), "aarch64 nr {nr}");
         }
         // aarch64 has no chown/lchown/stat/lstat/mknod: glibc uses the *at forms.
-        assert!(!aarch64::TABLE.rows.iter().any(|r| matches!(r.sys, Sys::Chown | Sys::Lchown | Sys::Stat | Sys::Lstat | Sys::Mknod)));
+        assert!(!aarch64::TABLE.rows.iter().any(|r| matches!(
+            r.sys,
+            Sys::Chown | Sys::Lchown | Sys::Stat | Sys::Lstat | Sys::Mknod
+        )));
         assert_eq!(aarch64::TABLE.audit_arch, 0xc000_00b7);
         assert_eq!(aarch64::TABLE.x32_bit, 0);
     }

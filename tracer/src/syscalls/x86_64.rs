@@ -1,6 +1,6 @@
 //! x86_64 syscall numbers of the trapped set.
-use super::{ArchTable, Entry::*, Exit, Level::*, Row, Sys::*, PRCTL_TRAPPED};
 use super::row as r;
+use super::{ArchTable, Entry::*, Exit, Level::*, Row, Sys::*, PRCTL_TRAPPED};
 
 const N: Exit = Exit::None;
 
@@ -23,7 +23,14 @@ pub static ROWS: &[Row] = &[
     r(123, Setfsgid, Ids, Emulate, N),
     r(125, Capget, Ids, Emulate, N),
     r(126, Capset, Ids, Emulate, N),
-    Row { nr: 157, sys: Prctl, level: Ids, entry: Emulate, exit: N, only_arg0: PRCTL_TRAPPED },
+    Row {
+        nr: 157,
+        sys: Prctl,
+        level: Ids,
+        entry: Emulate,
+        exit: N,
+        only_arg0: PRCTL_TRAPPED,
+    },
     r(92, Chown, Ids, DoItself, N),
     r(94, Lchown, Ids, DoItself, N),
     r(93, Fchown, Ids, DoItself, N),
@@ -57,7 +64,8 @@ pub static ROWS: &[Row] = &[
 /// chown/stat/mknod families, capget/capset, prctl).
 pub static I386_ENOSYS: &[u32] = &[
     // 16-bit ID calls
-    23, 24, 46, 47, 49, 50, 70, 71, 80, 81, 164, 165, 170, 171, 138, 139, // chown16 / lchown16 / fchown16
+    23, 24, 46, 47, 49, 50, 70, 71, 80, 81, 164, 165, 170, 171, 138,
+    139, // chown16 / lchown16 / fchown16
     182, 16, 95, // 32-bit ID calls
     198, 199, 200, 201, 202, 203, 204, 205, 206, 207, 208, 209, 210, 211, 212, 213, 214, 215, 216,
     // fchownat, capget, capset, prctl, mknod, mknodat
