@@ -1,0 +1,583 @@
+//! Package managers work rootless: a real Debian bookworm rootfs, imported by
+//! the unprivileged test user (no subuid) with `rootlessrt fakeroot -- tar`,
+//! runs apt-get, dpkg, useradd and su under the ID-emulation tracer.
+//!
+//! Run: `cargo test -p integration --test debian` (as root with
+//! `RLRT_TEST_USER=rlrt-test`, or directly as an unprivileged user).
+//!
+//! The rootfs tarball comes from `hack/debian-rootfs.sh` (debootstrap, cached
+//! in /var/cache/rootlessrt; `RLRT_DEBIAN_TAR` overrides). When it does not
+//! exist and cannot be built (no root, no network) every test is SKIPPED with
+//! the reason — unless `CI` or `RLRT_DEBIAN_REQUIRED` is set, then they fail.
+//!
+//! One rootfs is imported per test process and shared by the tests that need
+//! apt's results: importing it, `apt-get update` and `apt-get install cowsay`
+//! (then `man-db libutempter0`) happen once, in [`fixture`], and the tests
+//! using it are serialized by a lock. The runc and umoci tests unpack their
+//! own copies.
+
+use integration::{env, is_root, skip_reason, workspace_root, Bundle, Ctx, Mode, Out};
+use serde_json::{json, Value};
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+const APT_TIMEOUT: Duration = Duration::from_secs(900);
+const STEP_TIMEOUT: Duration = Duration::from_secs(300);
+
+// ---------------------------------------------------------------------------
+// tarball, skipping
+
+fn required() -> bool {
+    ["CI", "RLRT_DEBIAN_REQUIRED"]
+        .iter()
+        .any(|k| std::env::var(k).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false"))
+}
+
+/// Print why a test cannot run and return, or fail when the tests are required.
+fn skip(name: &str, why: &str) {
+    if required() {
+        panic!("{name}: cannot run, and CI/RLRT_DEBIAN_REQUIRED is set: {why}");
+    }
+    eprintln!("SKIPPED debian::{name}: {why}");
+}
+
+fn default_tarball() -> PathBuf {
+    if let Some(p) = std::env::var_os("RLRT_DEBIAN_TAR") {
+        return PathBuf::from(p);
+    }
+    let cache = std::env::var_os("RLRT_CACHE").map(PathBuf::from).unwrap_or_else(|| "/var/cache/rootlessrt".into());
+    cache.join("debian-bookworm.tar")
+}
+
+/// The rootfs tarball, built with hack/debian-rootfs.sh when we are root.
+/// Err: why the tests must be skipped.
+fn tarball() -> Result<PathBuf, String> {
+    static T: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    T.get_or_init(|| {
+        let want = default_tarball();
+        if is_root() {
+            // Returns at once when the cached tarball is current.
+            let script = workspace_root().join("hack/debian-rootfs.sh");
+            eprintln!("debian: {} (cached after the first run; debootstrap takes minutes)", script.display());
+            let out = Command::new("bash").arg(&script).output().map_err(|e| format!("run {script:?}: {e}"))?;
+            if !out.status.success() {
+                let err = String::from_utf8_lossy(&out.stderr);
+                let tail: Vec<&str> = err.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
+                if want.is_file() {
+                    eprintln!("debian: debian-rootfs.sh failed, using the existing {want:?}:\n{}", tail.join("\n"));
+                } else {
+                    return Err(format!(
+                        "the Debian tarball cannot be built (no network to the Debian mirror?): hack/debian-rootfs.sh failed:\n{}",
+                        tail.join("\n")
+                    ));
+                }
+            } else if let Some(p) = String::from_utf8_lossy(&out.stdout).lines().last() {
+                let p = PathBuf::from(p.trim());
+                if p.is_file() {
+                    return Ok(p);
+                }
+            }
+        }
+        if want.is_file() && fs::metadata(&want).map(|m| m.len() > 0).unwrap_or(false) {
+            Ok(want)
+        } else {
+            Err(format!(
+                "no Debian tarball at {want:?}, and not root to build it (run `sudo hack/debian-rootfs.sh` or set RLRT_DEBIAN_TAR)"
+            ))
+        }
+    })
+    .clone()
+}
+
+/// Common preconditions: the user mode and the tarball. None: skip.
+fn setup(name: &str) -> Option<PathBuf> {
+    if let Some(why) = skip_reason(Mode::User) {
+        skip(name, &why);
+        return None;
+    }
+    match tarball() {
+        Ok(t) => Some(t),
+        Err(why) => {
+            skip(name, &why);
+            None
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// helpers
+
+fn script_text(rel: &str) -> String {
+    let p = workspace_root().join(rel);
+    fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {p:?}: {e}"))
+}
+
+/// hack/debian-bundle.sh ARGS as the test user (fed on stdin: the checkout
+/// may not be readable by that user).
+#[track_caller]
+fn import(ctx: &Ctx, tar: &Path, args: &[&str]) -> Out {
+    let bin = env().bin.to_string_lossy().into_owned();
+    let t0 = Instant::now();
+    let out = ctx
+        .sh_cmd(["bash", "-s", "--", "--tar"])
+        .arg(tar.to_string_lossy())
+        .args(args)
+        .env("RLRT", &bin)
+        .stdin(script_text("hack/debian-bundle.sh"))
+        .timeout(STEP_TIMEOUT)
+        .run();
+    assert!(out.success(), "hack/debian-bundle.sh failed: {out}");
+    eprintln!("debian: import {args:?} took {:?}", t0.elapsed());
+    out
+}
+
+/// A bundle in the test's dir whose config comes from `spec --rootless`, with
+/// `root.path` pointing at `rootfs` (absolute), no terminal.
+#[track_caller]
+fn bundle_on(ctx: &Ctx, rootfs: &Path, args: &[&str]) -> Bundle {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = ctx.mkdir(&format!("deb-bundle{n}"));
+    ctx.rt(["spec", "--rootless"]).cwd(&dir).run().ok();
+    let b = Bundle { path: dir };
+    b.edit(|v| {
+        v["root"]["path"] = json!(rootfs.to_string_lossy());
+        v["root"]["readonly"] = json!(false);
+        v["process"]["terminal"] = json!(false);
+        v["process"]["args"] = json!(args);
+        let env = v["process"]["env"].as_array_mut().unwrap();
+        env.push(json!("DEBIAN_FRONTEND=noninteractive"));
+        env.push(json!("LC_ALL=C"));
+    });
+    b
+}
+
+/// `rootlessrt run` a shell script on `rootfs` in a fresh container.
+#[track_caller]
+fn run_sh(ctx: &Ctx, rootfs: &Path, script: &str, timeout: Duration) -> Out {
+    let b = bundle_on(ctx, rootfs, &["sh", "-c", script]);
+    let id = ctx.id();
+    ctx.rt(["run", "--bundle"]).arg(b.path.to_string_lossy()).arg(&id).timeout(timeout).run()
+}
+
+#[track_caller]
+fn run_ok(ctx: &Ctx, rootfs: &Path, script: &str) -> Out {
+    let out = run_sh(ctx, rootfs, &format!("set -e; {script}"), STEP_TIMEOUT);
+    assert!(out.success(), "container script failed: {out}");
+    out
+}
+
+/// `user.rootlesscontainers` as the host sees it (None: absent).
+fn xattr(p: &Path) -> Option<Vec<u8>> {
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+    let name = c"user.rootlesscontainers";
+    let mut buf = vec![0u8; 64];
+    // SAFETY: valid C strings and a buffer of the given length.
+    let n = unsafe { libc::lgetxattr(c.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return None;
+    }
+    buf.truncate(n as usize);
+    Some(buf)
+}
+
+/// Lines `key value` of a command's stdout as a map.
+fn kv(s: &str) -> std::collections::BTreeMap<String, String> {
+    s.lines()
+        .filter_map(|l| l.rsplit_once(" "))
+        .map(|(a, b)| (b.trim().to_string(), a.trim().to_string()))
+        .collect()
+}
+
+fn cleanup_dir(ctx: &Ctx, p: &Path) {
+    // Imported trees hold read-only directories (0555 /proc, ...): make them
+    // removable for a non-root harness; a root harness removes them anyway.
+    let _ = ctx.sh_cmd(["chmod", "-R", "u+rwX"]).arg(p.to_string_lossy()).timeout(STEP_TIMEOUT).run();
+}
+
+// ---------------------------------------------------------------------------
+// the shared rootfs: imported once, apt run once
+
+struct Fixture {
+    rootfs: PathBuf,
+    /// `apt-get update && apt-get install -y cowsay && cowsay hello`
+    install: Out,
+    import_secs: f64,
+    apt_secs: f64,
+}
+
+static LOCK: Mutex<()> = Mutex::new(());
+static SHARED_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+extern "C" fn remove_shared() {
+    if std::env::var_os("RLRT_KEEP_TMP").is_some() {
+        return;
+    }
+    if let Some(d) = SHARED_DIR.get() {
+        if !is_root() {
+            let _ = Command::new("chmod").args(["-R", "u+rwX"]).arg(d).status();
+        }
+        let _ = fs::remove_dir_all(d);
+        // the harness's own cleanup removes the base dir when it is empty
+        let _ = fs::remove_dir(d.parent().unwrap());
+    }
+}
+
+fn fixture(ctx: &Ctx, tar: &Path) -> &'static Result<Fixture, String> {
+    static F: OnceLock<Result<Fixture, String>> = OnceLock::new();
+    F.get_or_init(|| {
+        // A directory outside any test's Ctx, so that it outlives the first test.
+        let e = env();
+        let dir = e.base.join("debian-shared");
+        let _ = fs::create_dir_all(&dir);
+        if let Some(u) = e.user.as_ref().filter(|_| e.is_root) {
+            std::os::unix::fs::chown(&dir, Some(u.uid), Some(u.gid)).unwrap();
+        }
+        SHARED_DIR.set(dir.clone()).unwrap();
+        // SAFETY: registering a plain extern "C" fn.
+        unsafe { libc::atexit(remove_shared) };
+
+        let t0 = Instant::now();
+        let bundle = dir.join("bundle");
+        let imp = ctx
+            .sh_cmd(["bash", "-s", "--", "--tar"])
+            .arg(tar.to_string_lossy())
+            .args(["--no-terminal"])
+            .arg(bundle.to_string_lossy())
+            .env("RLRT", &e.bin.to_string_lossy())
+            .stdin(script_text("hack/debian-bundle.sh"))
+            .timeout(STEP_TIMEOUT)
+            .run();
+        if !imp.success() {
+            return Err(format!("import failed: {imp}"));
+        }
+        let import_secs = t0.elapsed().as_secs_f64();
+        let rootfs = bundle.join("rootfs");
+
+        let t1 = Instant::now();
+        let install = run_sh(
+            ctx,
+            &rootfs,
+            "set -e; apt-get update -q; apt-get install -q -y cowsay; /usr/games/cowsay hello",
+            APT_TIMEOUT,
+        );
+        if !install.success() {
+            return Err(format!("apt-get update && apt-get install -y cowsay failed: {install}"));
+        }
+        let more = run_sh(
+            ctx,
+            &rootfs,
+            "set -e; apt-get install -q -y --no-install-recommends man-db libutempter0",
+            APT_TIMEOUT,
+        );
+        if !more.success() {
+            return Err(format!("apt-get install man-db libutempter0 failed: {more}"));
+        }
+        let apt_secs = t1.elapsed().as_secs_f64();
+        eprintln!("debian: import {import_secs:.1}s, apt update + 2 installs {apt_secs:.1}s");
+        Ok(Fixture { rootfs, install, import_secs, apt_secs })
+    })
+}
+
+/// Lock + fixture for a test using the shared rootfs. None: skipped.
+fn shared(name: &str) -> Option<(MutexGuard<'static, ()>, Ctx, &'static Fixture)> {
+    let tar = setup(name)?;
+    let guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let ctx = Ctx::new(Mode::User, name);
+    match fixture(&ctx, &tar) {
+        Ok(f) => Some((guard, ctx, f)),
+        Err(e) => panic!("the shared Debian rootfs is not usable: {e}"),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// tests
+
+/// (a) apt-get update, apt-get install -y cowsay, and the cow.
+#[test]
+fn apt_install_cowsay() {
+    let Some((_g, ctx, fx)) = shared("apt_install_cowsay") else { return };
+    let out = &fx.install;
+    assert!(out.stdout.contains("< hello >") && out.stdout.contains("(oo)"), "no cow: {out}");
+    assert!(!out.stderr.contains("setgroups") && !out.stderr.contains("seteuid"), "apt hit an ID error: {out}");
+    eprintln!("debian: import {:.1}s, apt {:.1}s", fx.import_secs, fx.apt_secs);
+    // The package stays installed for the next container.
+    let again = run_ok(&ctx, &fx.rootfs, "/usr/games/cowsay moo; dpkg -s cowsay | grep '^Status'");
+    assert!(again.stdout.contains("< moo >"), "{again}");
+    assert!(again.stdout.contains("install ok installed"), "{again}");
+}
+
+/// (b) The same steps under runc rootless (single ID, no tracer) fail on the
+/// ID calls apt makes: this is why rootlessrt exists.
+#[test]
+fn runc_rootless_fails() {
+    let name = "runc_rootless_fails";
+    let Some(tar) = setup(name) else { return };
+    let runc = ["/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc", "/usr/local/bin/runc"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file());
+    let Some(runc) = runc else {
+        skip(name, "runc is not installed (apt-get install runc)");
+        return;
+    };
+    let ctx = Ctx::new(Mode::User, name);
+    let dir = ctx.mkdir("runc-bundle");
+    let rootfs = dir.join("rootfs");
+    // What a runc user does: plain tar (mknod of /dev nodes fails; owners are lost).
+    let out = ctx
+        .sh_cmd(["sh", "-c", "mkdir -p \"$1\" && tar -xpf \"$2\" -C \"$1\" 2>/dev/null; test -x \"$1/usr/bin/apt-get\"", "sh"])
+        .arg(rootfs.to_string_lossy())
+        .arg(tar.to_string_lossy())
+        .timeout(STEP_TIMEOUT)
+        .run();
+    assert!(out.success(), "plain tar extraction as the user: {out}");
+    ctx.sh_cmd([runc, "spec", "--rootless"]).cwd(&dir).run().ok();
+    let b = Bundle { path: dir.clone() };
+    let mappings = b.config()["linux"]["uidMappings"].clone();
+    assert_eq!(mappings.as_array().map(|a| a.len()), Some(1), "runc spec --rootless maps one ID: {mappings}");
+    b.edit(|v| {
+        v["root"]["readonly"] = json!(false);
+        v["process"]["terminal"] = json!(false);
+        v["process"]["args"] =
+            json!(["sh", "-c", "apt-get update && apt-get install -y cowsay && /usr/games/cowsay hello"]);
+    });
+    let state = ctx.path("runc-state");
+    let id = format!("rlrt-deb-runc-{}", std::process::id());
+    // runc picks rootless mode by itself (euid != 0); no --rootless needed.
+    let out = ctx
+        .sh_cmd([runc, "--root"])
+        .arg(state.to_string_lossy())
+        .args(["run", "--bundle"])
+        .arg(dir.to_string_lossy())
+        .arg(&id)
+        .timeout(STEP_TIMEOUT)
+        .run();
+    let _ = ctx.sh_cmd([runc, "--root"]).arg(state.to_string_lossy()).args(["delete", "--force", &id]).run();
+    assert!(!out.timed_out, "{out}");
+    assert_ne!(out.code, Some(0), "apt-get under runc rootless unexpectedly worked: {out}");
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(all.contains("setgroups"), "expected apt's setgroups failure: {out}");
+    assert!(all.contains("seteuid") || all.contains("setegid"), "expected apt's seteuid/setegid failure: {out}");
+    assert!(!all.contains("(oo)"), "{out}");
+    eprintln!("debian: runc rootless: exit {:?}; {}", out.code, all.lines().filter(|l| l.starts_with("E:")).take(3).collect::<Vec<_>>().join(" | "));
+    cleanup_dir(&ctx, &dir);
+}
+
+/// (c) After the installs `ls -ln` shows the owners dpkg set and set-gid
+/// files keep their bits; on the host the files belong to the user and carry
+/// the xattr.
+#[test]
+fn dpkg_owners_and_setgid() {
+    let Some((_g, ctx, fx)) = shared("dpkg_owners_and_setgid") else { return };
+    let out = run_ok(
+        &ctx,
+        &fx.rootfs,
+        "id -u man; id -g man; getent group utmp shadow mail adm | cut -d: -f1,3; \
+         ls -lnd /var/cache/man; \
+         stat -c '%u:%g %a %n' /var/cache/man /usr/lib/x86_64-linux-gnu/utempter/utempter /usr/bin/chage \
+           /usr/bin/su /var/mail /var/log/apt/term.log /etc/shadow /dev/null",
+    );
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(&lines[0..2], &["6", "12"], "man is 6:12 on Debian: {out}");
+    let ls = lines.iter().find(|l| l.ends_with("/var/cache/man")).unwrap();
+    let f: Vec<&str> = ls.split_whitespace().collect();
+    assert_eq!((f[2], f[3]), ("6", "12"), "ls -ln /var/cache/man: {out}");
+    let st = kv(&out.stdout);
+    let want = [
+        ("/var/cache/man", "6:12 755"),
+        ("/usr/lib/x86_64-linux-gnu/utempter/utempter", "0:43 2755"), // installed by dpkg
+        ("/usr/bin/chage", "0:42 2755"),                               // from the imported tarball
+        ("/usr/bin/su", "0:0 4755"),
+        ("/var/mail", "0:8 2775"),
+        ("/var/log/apt/term.log", "0:4 640"), // apt's chown(root:adm)
+        ("/etc/shadow", "0:42 640"),
+    ];
+    for (p, w) in want {
+        assert_eq!(st.get(p).map(String::as_str), Some(w), "{p}: {out}");
+    }
+    // /dev is the runtime's tmpfs, not the rootfs's placeholders.
+    // Host side: real owner is the user, the fake one is in the xattr, the
+    // set-gid bit is real.
+    let u = env().user.as_ref().unwrap();
+    let man = fx.rootfs.join("var/cache/man");
+    assert_eq!(fs::metadata(&man).unwrap().uid(), u.uid);
+    assert_eq!(xattr(&man).as_deref(), Some(&[0x08, 0x06, 0x10, 0x0c][..]), "xattr of {man:?}");
+    let ut = fx.rootfs.join("usr/lib/x86_64-linux-gnu/utempter/utempter");
+    assert_eq!(fs::metadata(&ut).unwrap().mode() & 0o7777, 0o2755);
+    assert_eq!(xattr(&ut).as_deref(), Some(&[0x10, 43][..]), "xattr of {ut:?}");
+    assert_eq!(xattr(&fx.rootfs.join("usr/bin/su")), None, "0:0 has no xattr");
+}
+
+/// (d) useradd -m, su, chown -R, install -o, tar --same-owner round trips.
+#[test]
+fn useradd_su_chown_tar() {
+    let Some((_g, ctx, fx)) = shared("useradd_su_chown_tar") else { return };
+    let out = run_ok(
+        &ctx,
+        &fx.rootfs,
+        "useradd -m -s /bin/sh alice; \
+         echo \"ids $(id -u alice):$(id -g alice)\"; \
+         echo \"home $(stat -c %u:%g /home/alice)\"; \
+         echo \"skel $(stat -c %u:%g /home/alice/.bashrc)\"; \
+         echo \"su $(su alice -c id)\"; \
+         echo \"su-c $(su -s /bin/sh alice -c 'echo $(id -u) $HOME')\"; \
+         mkdir -p /srv/tree/a/b; echo x >/srv/tree/a/b/f; \
+         chown -R alice:mail /srv/tree; \
+         echo \"chownR $(find /srv/tree -printf '%U:%G\\n' | sort | uniq -c | tr -s ' ' | tr '\\n' ';')\"; \
+         install -o alice -g utmp -m 2755 /bin/true /srv/inst; \
+         echo \"install $(stat -c '%u:%g %a' /srv/inst)\"; \
+         tar --same-owner -C /srv -cpf /tmp/rt.tar tree inst; \
+         tar -tvf /tmp/rt.tar --numeric-owner | awk '{print $2}' | sort -u | tr '\\n' ' '; echo; \
+         mkdir /tmp/rt; tar --same-owner -xpf /tmp/rt.tar -C /tmp/rt; \
+         echo \"untar $(stat -c '%u:%g %a' /tmp/rt/inst) $(stat -c '%u:%g' /tmp/rt/tree/a/b/f)\"",
+    );
+    let s = &out.stdout;
+    let get = |k: &str| -> String {
+        s.lines().find_map(|l| l.strip_prefix(&format!("{k} "))).unwrap_or_else(|| panic!("no {k} line: {out}")).to_string()
+    };
+    let ids = get("ids");
+    assert_eq!(ids, "1000:1000", "{out}");
+    assert_eq!(get("home"), ids, "/home/alice owned by alice: {out}");
+    assert_eq!(get("skel"), ids, "skeleton files owned by alice: {out}");
+    assert_eq!(get("su"), "uid=1000(alice) gid=1000(alice) groups=1000(alice)", "{out}");
+    assert_eq!(get("su-c"), "1000 /home/alice", "{out}");
+    // every directory and the file: alice:mail (1000:8)
+    let chown_r = get("chownR");
+    assert_eq!(chown_r.trim(), "4 1000:8;", "chown -R: {out}");
+    assert_eq!(get("install"), "1000:43 2755", "{out}");
+    assert_eq!(get("untar"), "1000:43 2755 1000:8", "tar round trip: {out}");
+    assert!(s.contains("1000/43") && s.contains("1000/8"), "tar recorded the owners: {out}");
+    // Across containers: alice's home is still hers.
+    let again = run_ok(&ctx, &fx.rootfs, "stat -c %u:%g /home/alice /srv/inst; su alice -c 'id -un'");
+    assert_eq!(again.stdout, "1000:1000\n1000:43\nalice\n", "{again}");
+}
+
+/// (e) Ownership set in one exec is seen in the next exec, and after the
+/// container is deleted, by a new container on the same rootfs.
+#[test]
+fn ownership_survives_exec_and_restart() {
+    let Some((_g, ctx, fx)) = shared("ownership_survives_exec_and_restart") else { return };
+    let b = bundle_on(&ctx, &fx.rootfs, &["sleep", "1000"]);
+    let id = ctx.id();
+    ctx.create_start(&b, &id);
+    let ex = |script: &str| -> Out {
+        ctx.rt(["exec", &id, "sh", "-c", script]).timeout(STEP_TIMEOUT).run().ok()
+    };
+    ex("set -e; mkdir -p /srv/persist/d; touch /srv/persist/f /srv/persist/d/g; \
+        chown 4242:4343 /srv/persist/f; chown -R 7:60 /srv/persist/d; chmod 2750 /srv/persist/d; \
+        chgrp 12 /srv/persist");
+    let want = "4242:4343 644 /srv/persist/f\n7:60 2750 /srv/persist/d\n7:60 644 /srv/persist/d/g\n0:12 755 /srv/persist\n";
+    let probe = "stat -c '%u:%g %a %n' /srv/persist/f /srv/persist/d /srv/persist/d/g /srv/persist";
+    let second = ex(probe);
+    assert_eq!(second.stdout, want, "next exec: {second}");
+    let ls = ex("ls -ln /srv/persist | tail -n +2 | awk '{print $3\":\"$4, $NF}'");
+    assert_eq!(ls.stdout, "7:60 d\n4242:4343 f\n", "{ls}");
+    ctx.delete_checked(&id, &b, true);
+    let after = run_ok(&ctx, &fx.rootfs, probe);
+    assert_eq!(after.stdout, want, "new container after delete: {after}");
+    assert_eq!(
+        xattr(&fx.rootfs.join("srv/persist/f")).as_deref(),
+        Some(&[0x08, 0x92, 0x21, 0x10, 0xf7, 0x21][..]),
+        "4242:4343 in umoci's format"
+    );
+}
+
+/// (f) dpkg -i of a locally built .deb whose files have several owners
+/// (built in the container under fake root with dpkg-deb, which records
+/// what stat shows).
+#[test]
+fn dpkg_install_local_deb_with_owners() {
+    let Some((_g, ctx, fx)) = shared("dpkg_install_local_deb_with_owners") else { return };
+    let out = run_ok(
+        &ctx,
+        &fx.rootfs,
+        "d=$(mktemp -d); chmod 755 $d; mkdir -p $d/DEBIAN $d/opt/multi/bin $d/opt/multi/spool $d/opt/multi/games; \
+         printf 'Package: rlrt-multi\\nVersion: 1.0\\nArchitecture: all\\nMaintainer: rootlessrt tests <t@example.org>\\nDescription: files with several owners\\n' >$d/DEBIAN/control; \
+         echo hi >$d/opt/multi/readme; cp /bin/true $d/opt/multi/bin/sg; \
+         chown man:man $d/opt/multi/spool; chown root:games $d/opt/multi/games; chown 4321:4321 $d/opt/multi/readme; \
+         chown root:utmp $d/opt/multi/bin/sg; chmod 2755 $d/opt/multi/bin/sg; \
+         dpkg-deb --build $d /tmp/rlrt-multi.deb >/dev/null; rm -rf $d; \
+         dpkg-deb -c /tmp/rlrt-multi.deb | awk '{print $2, $NF}'; \
+         echo ---; dpkg -i /tmp/rlrt-multi.deb >/dev/null; \
+         stat -c '%u:%g %a %n' /opt/multi/spool /opt/multi/games /opt/multi/readme /opt/multi/bin/sg",
+    );
+    let (listing, installed) = out.stdout.split_once("---\n").unwrap();
+    for w in ["man/man ./opt/multi/spool/", "root/games ./opt/multi/games/", "4321/4321 ./opt/multi/readme", "root/utmp ./opt/multi/bin/sg"] {
+        assert!(listing.contains(w), "the .deb records {w}: {out}");
+    }
+    let st = kv(installed);
+    for (p, w) in [
+        ("/opt/multi/spool", "6:12 755"),
+        ("/opt/multi/games", "0:60 755"),
+        ("/opt/multi/readme", "4321:4321 644"),
+        ("/opt/multi/bin/sg", "0:43 2755"),
+    ] {
+        assert_eq!(st.get(p).map(String::as_str), Some(w), "{p} after dpkg -i: {out}");
+    }
+    let again = run_ok(&ctx, &fx.rootfs, "dpkg -s rlrt-multi | grep ^Status; stat -c %u:%g /opt/multi/spool");
+    assert_eq!(again.stdout, "Status: install ok installed\n6:12\n", "{again}");
+}
+
+/// Rootless import: what `rootlessrt fakeroot -- tar` and `umoci unpack
+/// --rootless` leave behind reads the same through the tracer (owners, modes
+/// with set-id bits, types), except the device nodes (the tracer's
+/// placeholders stat as devices, umoci's as empty files); a container runs on
+/// the umoci bundle and sees the owners.
+#[test]
+fn import_fakeroot_and_umoci_agree() {
+    let name = "import_fakeroot_and_umoci_agree";
+    let Some(tar) = setup(name) else { return };
+    if !Path::new("/usr/bin/umoci").is_file() && Command::new("umoci").arg("--version").output().is_err() {
+        skip(name, "umoci is not installed (apt-get install umoci)");
+        return;
+    }
+    let ctx = Ctx::new(Mode::User, name);
+    let fr = ctx.path("fr");
+    let um = ctx.path("um");
+    let imp = import(&ctx, &tar, &["--no-spec", &fr.to_string_lossy()]);
+    assert!(imp.stderr.contains("8 device nodes are placeholder files"), "{imp}");
+    import(&ctx, &tar, &["--via", "umoci", "--no-terminal", &um.to_string_lossy()]);
+    let list = |root: &Path| -> String {
+        let out = ctx
+            .sh_cmd([env().bin.to_string_lossy().as_ref(), "fakeroot", "--", "sh", "-c"])
+            .arg("cd \"$1\" && find . -path ./proc -prune -o -printf '%U:%G %M %p\\n' | LC_ALL=C sort -k3")
+            .args(["sh", root.to_string_lossy().as_ref()])
+            .timeout(STEP_TIMEOUT)
+            .run()
+            .ok();
+        out.stdout
+    };
+    let a = list(&fr.join("rootfs"));
+    let b = list(&um.join("rootfs"));
+    let n = a.lines().count();
+    assert!(n > 5000, "fakeroot import lists {n} entries");
+    assert_eq!(n, b.lines().count(), "same number of entries");
+    let mut diffs = Vec::new();
+    for (x, y) in a.lines().zip(b.lines()) {
+        if x != y {
+            diffs.push(format!("fakeroot: {x}\n   umoci: {y}"));
+        }
+    }
+    // only /dev/* device nodes may differ: c... from the tracer, -... from umoci
+    let bad: Vec<&String> = diffs.iter().filter(|d| !(d.contains(" ./dev/") && d.contains("crw-rw-rw-"))).collect();
+    assert!(bad.is_empty(), "fakeroot and umoci imports differ:\n{}", bad.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n"));
+    for p in ["0:42 -rwxr-sr-x ./usr/bin/chage", "0:0 -rwsr-xr-x ./usr/bin/su", "0:8 drwxrwsr-x ./var/mail", "0:42 -rw-r----- ./etc/shadow"] {
+        assert!(a.contains(p) && b.contains(p), "{p} in both listings");
+    }
+    // umoci's encoding (uid 0xFFFFFFFF = not overridden) vs ours (field omitted)
+    assert_eq!(xattr(&um.join("rootfs/usr/bin/chage")).as_deref(), Some(&[0x08, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x10, 0x2a][..]));
+    assert_eq!(xattr(&fr.join("rootfs/usr/bin/chage")).as_deref(), Some(&[0x10, 0x2a][..]));
+    // A container on umoci's bundle (config from spec --rootless) sees the owners.
+    let b = Bundle { path: um.clone() };
+    b.edit(|v: &mut Value| {
+        v["process"]["args"] = json!(["sh", "-c", "stat -c '%u:%g %a %n' /usr/bin/chage /var/mail; su -s /bin/sh nobody -c 'id -u'"]);
+    });
+    let id = ctx.id();
+    let out = ctx.rt(["run", "--bundle"]).arg(um.to_string_lossy()).arg(&id).timeout(STEP_TIMEOUT).run().ok();
+    assert_eq!(out.stdout, "0:42 2755 /usr/bin/chage\n0:8 2775 /var/mail\n65534\n", "{out}");
+    cleanup_dir(&ctx, &ctx.dir.clone());
+}
