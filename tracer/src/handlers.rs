@@ -270,6 +270,10 @@ impl Tracer {
             Sys::Capget => self.capget(tid, a(0), a(1)),
             Sys::Capset => self.capset(tid, a(0), a(1)),
             Sys::Prctl => {
+                if a(0) as i32 == libc::PR_SET_SECCOMP {
+                    self.foreign_filters = true;
+                    return Action::Native;
+                }
                 if a(0) as i32 == libc::PR_SET_NO_NEW_PRIVS {
                     if a(1) == 1 && a(2) | a(3) | a(4) == 0 {
                         self.creds(tid).nnp = true;
@@ -325,6 +329,10 @@ impl Tracer {
             }
             Sys::Removexattr | Sys::Lremovexattr | Sys::Fremovexattr => {
                 self.xattr_filter(tid, a(1), libc::ENODATA)
+            }
+            Sys::SeccompInstall => {
+                self.foreign_filters = true;
+                Action::Native
             }
             Sys::RootChange => {
                 self.divergent = true;

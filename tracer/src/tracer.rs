@@ -42,6 +42,8 @@ pub struct Tracer {
     pub owners: Owners,
     /// Some tracee changed root or namespaces: resolve paths through /proc/<tid>/root.
     pub divergent: bool,
+    /// The workload installed seccomp filters of its own: check the tag of every stop.
+    pub foreign_filters: bool,
     pub main: i32,
     pub exec_seen: bool,
     pub initial: Creds,
@@ -80,6 +82,7 @@ impl Tracer {
             held: HashMap::new(),
             owners: Owners::new(cfg.mode == Mode::Full),
             divergent: false,
+            foreign_filters: false,
             main,
             exec_seen: false,
             initial,
@@ -191,10 +194,14 @@ impl Tracer {
     }
 
     fn seccomp_stop(&mut self, tid: i32) {
-        match arch::event_msg(tid) {
-            Ok(tag) if tag as u32 == crate::seccomp::TAG => {}
-            Ok(_) => return arch::resume(libc::PTRACE_CONT, tid, 0), // someone else's filter
-            Err(_) => return,
+        // Until the workload installs a filter of its own (seccomp(2) and
+        // prctl(PR_SET_SECCOMP) are trapped to notice), every stop is ours.
+        if self.foreign_filters {
+            match arch::event_msg(tid) {
+                Ok(tag) if tag as u32 == crate::seccomp::TAG => {}
+                Ok(_) => return arch::resume(libc::PTRACE_CONT, tid, 0), // someone else's filter
+                Err(_) => return,
+            }
         }
         let mut regs = match Regs::get(tid) {
             Ok(r) => r,

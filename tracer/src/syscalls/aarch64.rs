@@ -50,6 +50,7 @@ pub static ROWS: &[Row] = &[
     r(14, Removexattr, Full, Filter, N),
     r(15, Lremovexattr, Full, Filter, N),
     r(16, Fremovexattr, Full, Filter, N),
+    r(277, SeccompInstall, Ids, Note, N),
     r(51, RootChange, Full, Note, N),  // chroot
     r(41, RootChange, Full, Note, N),  // pivot_root
     r(97, RootChange, Full, Note, N),  // unshare

@@ -53,6 +53,9 @@ pub enum Sys {
     /// Calls after which paths can no longer be resolved from the tracer's root
     /// (chroot, pivot_root, unshare, setns): noted, then run natively.
     RootChange,
+    /// seccomp(2) / prctl(PR_SET_SECCOMP): the workload installs its own filter; from
+    /// then on the tracer checks the RET_TRACE tag of every stop. Runs natively.
+    SeccompInstall,
 }
 
 /// What the tracer does at the seccomp stop.
@@ -108,6 +111,7 @@ pub const PRCTL_TRAPPED: &[u32] = &[
     libc::PR_SET_NO_NEW_PRIVS as u32,
     libc::PR_GET_NO_NEW_PRIVS as u32,
     libc::PR_CAP_AMBIENT as u32,
+    libc::PR_SET_SECCOMP as u32,
 ];
 
 pub const fn row(nr: u32, sys: Sys, level: Level, entry: Entry, exit: Exit) -> Row {

@@ -54,6 +54,7 @@ pub static ROWS: &[Row] = &[
     r(197, Removexattr, Full, Filter, N),
     r(198, Lremovexattr, Full, Filter, N),
     r(199, Fremovexattr, Full, Filter, N),
+    r(317, SeccompInstall, Ids, Note, N),
     r(161, RootChange, Full, Note, N), // chroot
     r(155, RootChange, Full, Note, N), // pivot_root
     r(272, RootChange, Full, Note, N), // unshare
