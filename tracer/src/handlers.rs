@@ -484,9 +484,10 @@ impl Tracer {
             let cur = self.fake_for(&r, &m);
             if !privileged {
                 let c = self.creds(tid);
-                let ok = c.fsuid == cur.uid
-                    && (uid == NONE || uid == cur.uid)
-                    && (gid == NONE || gid == cur.gid || c.in_group(gid));
+                let ok = (uid == NONE && gid == NONE)
+                    || (c.fsuid == cur.uid
+                        && (uid == NONE || uid == cur.uid)
+                        && (gid == NONE || gid == cur.gid || c.in_group(gid)));
                 if !ok {
                     return ret(Err(libc::EPERM));
                 }
