@@ -41,10 +41,14 @@ pub fn load_bundle(bundle: &Path) -> Result<(PathBuf, Spec)> {
         .map_err(|e| anyhow!("bundle {}: {e}", bundle.display()))?;
     let path = bundle.join("config.json");
     let data = fs::read(&path).map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
-    let spec: Spec = serde_json::from_slice(&data)
-        .map_err(|e| anyhow!("malformed {}: {e}", path.display()))?;
+    let spec: Spec =
+        serde_json::from_slice(&data).map_err(|e| anyhow!("malformed {}: {e}", path.display()))?;
     if !spec.version().starts_with("1.") {
-        bail!("unsupported ociVersion {:?} in {}", spec.version(), path.display());
+        bail!(
+            "unsupported ociVersion {:?} in {}",
+            spec.version(),
+            path.display()
+        );
     }
     let root = spec
         .root()
@@ -52,18 +56,36 @@ pub fn load_bundle(bundle: &Path) -> Result<(PathBuf, Spec)> {
         .ok_or_else(|| anyhow!("{}: root.path is missing", path.display()))?;
     let rootfs = bundle.join(root.path());
     if !rootfs.is_dir() {
-        bail!("rootfs {} does not exist or is not a directory", rootfs.display());
+        bail!(
+            "rootfs {} does not exist or is not a directory",
+            rootfs.display()
+        );
     }
-    if spec.process().as_ref().and_then(|p| p.args().as_ref()).is_none_or(|a| a.is_empty()) {
-        bail!("{}: process.args must name the command to run", path.display());
+    if spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.args().as_ref())
+        .is_none_or(|a| a.is_empty())
+    {
+        bail!(
+            "{}: process.args must name the command to run",
+            path.display()
+        );
     }
     Ok((bundle, spec))
 }
 
 /// The single mapping a rootless spec must give for our own ID.
-fn single_map(maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>, ours: u32, what: &str) -> Result<SingleMap> {
+fn single_map(
+    maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>,
+    ours: u32,
+    what: &str,
+) -> Result<SingleMap> {
     match maps.map(|v| v.as_slice()) {
-        None | Some([]) => Ok(SingleMap { inside: 0, outside: ours }),
+        None | Some([]) => Ok(SingleMap {
+            inside: 0,
+            outside: ours,
+        }),
         Some([m]) if m.host_id() == ours && m.size() == 1 => Ok(SingleMap {
             inside: m.container_id(),
             outside: ours,
@@ -77,7 +99,11 @@ fn single_map(maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>, ours: u32, 
 
 /// The spec libcontainer gets: what the user wrote, adapted to the outer
 /// namespace and to the tracer.
-fn adapt_spec(mut spec: Spec, bundle: &Path, drop_userns: bool, faked_user: bool) -> Result<Spec> {
+fn adapt_spec(mut spec: Spec, bundle: &Path, drop_userns: bool, plan: &mut Plan) -> Result<Spec> {
+    let faked_user = plan.active();
+    if faked_user {
+        emulation::take_seccomp(plan, &mut spec)?;
+    }
     if let Some(root) = spec.root_mut() {
         let abs = bundle.join(root.path());
         root.set_path(abs);
@@ -119,7 +145,7 @@ pub fn create(opts: &Options) -> Result<i32> {
     let root = opts.root.clone();
     let (bundle, spec) = load_bundle(&c.bundle)?;
     let mode = emulation::mode_from_spec(&spec)?;
-    let plan = if matches!(mode, tracer::Mode::Off) {
+    let mut plan = if matches!(mode, tracer::Mode::Off) {
         Plan::off()
     } else {
         emulation::plan_for_process(mode, spec.process().as_ref())
@@ -128,12 +154,18 @@ pub fn create(opts: &Options) -> Result<i32> {
         .linux()
         .as_ref()
         .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none()));
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none())
+        });
     if rootless && !has_userns {
         bail!("rootless containers need a user namespace in config.json (try `rootlessrt spec --rootless`)");
     }
     let pid_file = c.pid_file.as_ref().map(|p| absolute(p));
-    let console = opts.own_console.clone().or_else(|| c.console_socket.as_ref().map(|p| absolute(p)));
+    let console = opts
+        .own_console
+        .clone()
+        .or_else(|| c.console_socket.as_ref().map(|p| absolute(p)));
 
     let _lock = RootLock::acquire(&root)?;
     if root.join(&c.id).exists() {
@@ -141,10 +173,13 @@ pub fn create(opts: &Options) -> Result<i32> {
     }
     let sidecar = store::sidecar_dir(&root, &c.id);
     let result = (|| -> Result<i32> {
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(&sidecar)?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&sidecar)?;
         let needs_rewrite = rootless || plan.active();
         let lc_bundle = if needs_rewrite {
-            let adapted = adapt_spec(spec.clone(), &bundle, rootless, plan.active())?;
+            let adapted = adapt_spec(spec.clone(), &bundle, rootless, &mut plan)?;
             adapted
                 .save(sidecar.join("config.json"))
                 .map_err(|e| anyhow!("cannot write adapted config: {e}"))?;
@@ -164,12 +199,23 @@ pub fn create(opts: &Options) -> Result<i32> {
         std::env::set_current_dir(&bundle)?;
         if rootless {
             let linux = spec.linux().as_ref();
-            let uid = single_map(linux.and_then(|l| l.uid_mappings().as_ref()), nix::unistd::geteuid().as_raw(), "uidMappings")?;
-            let gid = single_map(linux.and_then(|l| l.gid_mappings().as_ref()), nix::unistd::getegid().as_raw(), "gidMappings")?;
+            let uid = single_map(
+                linux.and_then(|l| l.uid_mappings().as_ref()),
+                nix::unistd::geteuid().as_raw(),
+                "uidMappings",
+            )?;
+            let gid = single_map(
+                linux.and_then(|l| l.gid_mappings().as_ref()),
+                nix::unistd::getegid().as_raw(),
+                "gidMappings",
+            )?;
             userns::enter_outer(uid, gid)?;
         }
         let container = ContainerBuilder::new(c.id.clone(), SyscallType::default())
-            .with_executor(TracerExecutor { plan: plan.clone(), init: true })
+            .with_executor(TracerExecutor {
+                plan: plan.clone(),
+                init: true,
+            })
             .with_root_path(&root)
             .map_err(|e| anyhow!("{e}"))?
             .with_pid_file(pid_file.as_ref())
@@ -204,7 +250,8 @@ fn absolute(p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {
-        std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
     }
 }
-

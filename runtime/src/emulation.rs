@@ -9,7 +9,9 @@ use std::ffi::CString;
 use std::str::FromStr;
 
 use anyhow::{bail, Result};
-use libcontainer::workload::{default::DefaultExecutor, Executor, ExecutorError, ExecutorValidationError};
+use libcontainer::workload::{
+    default::DefaultExecutor, Executor, ExecutorError, ExecutorValidationError,
+};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -43,6 +45,9 @@ pub struct Plan {
     pub groups: Vec<u32>,
     pub caps: Option<tracer::CapSets>,
     pub no_new_privs: bool,
+    /// The container's own seccomp profile, loaded by the tracer's child
+    /// right before exec (see `tracer::PreExec`) instead of by libcontainer.
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
 }
 
 impl Plan {
@@ -54,6 +59,7 @@ impl Plan {
             groups: vec![],
             caps: None,
             no_new_privs: false,
+            seccomp: None,
         }
     }
 
@@ -72,7 +78,9 @@ impl Plan {
 
 /// True when the spec asks for a new user namespace whose maps hold one ID.
 pub fn single_id_userns(spec: &Spec) -> bool {
-    let Some(linux) = spec.linux() else { return false };
+    let Some(linux) = spec.linux() else {
+        return false;
+    };
     let new_userns = linux
         .namespaces()
         .iter()
@@ -103,7 +111,9 @@ pub fn mode_from_spec(spec: &Spec) -> Result<tracer::Mode> {
 }
 
 /// Capability names of the spec as a bit mask.
-pub fn cap_mask<'a, I: IntoIterator<Item = &'a oci_spec::runtime::Capability>>(set: Option<I>) -> u64 {
+pub fn cap_mask<'a, I: IntoIterator<Item = &'a oci_spec::runtime::Capability>>(
+    set: Option<I>,
+) -> u64 {
     let mut mask = 0u64;
     for cap in set.into_iter().flatten() {
         let name = serde_json::to_value(cap)
@@ -118,7 +128,10 @@ pub fn cap_mask<'a, I: IntoIterator<Item = &'a oci_spec::runtime::Capability>>(s
 
 pub fn plan_for_process(mode: tracer::Mode, process: Option<&oci_spec::runtime::Process>) -> Plan {
     let Some(p) = process else {
-        return Plan { mode, ..Plan::off() };
+        return Plan {
+            mode,
+            ..Plan::off()
+        };
     };
     let caps = p.capabilities().as_ref().map(|c| tracer::CapSets {
         effective: cap_mask(c.effective().as_ref()),
@@ -141,7 +154,24 @@ pub fn plan_for_process(mode: tracer::Mode, process: Option<&oci_spec::runtime::
             bounding: 0,
         })),
         no_new_privs: p.no_new_privileges().unwrap_or(false),
+        seccomp: None,
     }
+}
+
+/// Moves the spec's seccomp profile into the plan: libcontainer would load
+/// it before our executor runs, where it would confine the tracer too.
+pub fn take_seccomp(plan: &mut Plan, spec: &mut Spec) -> Result<()> {
+    let Some(linux) = spec.linux_mut() else {
+        return Ok(());
+    };
+    if let Some(profile) = linux.seccomp().clone() {
+        if libcontainer::seccomp::is_notify(&profile) {
+            bail!("seccomp profiles with SCMP_ACT_NOTIFY cannot be combined with fake root ({ANNOTATION}=off disables it)");
+        }
+        plan.seccomp = Some(profile);
+        linux.set_seccomp(None);
+    }
+    Ok(())
 }
 
 /// The executor libcontainer calls in the container's init (or in an exec'd
@@ -186,6 +216,13 @@ impl Executor for TracerExecutor {
             caps: self.plan.caps,
             no_new_privs: self.plan.no_new_privs,
             init: self.init,
+            pre_exec: self.plan.seccomp.clone().map(|profile| {
+                tracer::PreExec(std::sync::Arc::new(move || {
+                    libcontainer::seccomp::initialize_seccomp(&profile)
+                        .map(|_| ())
+                        .map_err(|_| libc::EPERM)
+                }))
+            }),
         };
         match tracer::run(&cfg, &argv, &env) {
             Ok(code) => std::process::exit(code),
@@ -200,7 +237,9 @@ impl Executor for TracerExecutor {
         let arg0 = process
             .and_then(|p| p.args().as_ref())
             .and_then(|a| a.first())
-            .ok_or_else(|| ExecutorValidationError::ArgValidationError("process.args is empty".into()))?;
+            .ok_or_else(|| {
+                ExecutorValidationError::ArgValidationError("process.args is empty".into())
+            })?;
         let env = process.and_then(|p| p.env().as_ref());
         let path = env
             .and_then(|e| e.iter().find_map(|kv| kv.strip_prefix("PATH=")))

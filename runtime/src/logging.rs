@@ -40,7 +40,8 @@ impl Visit for Fields {
         if field.name() == "message" {
             self.msg.push_str(value);
         } else {
-            self.extra.push((field.name().to_string(), value.to_string()));
+            self.extra
+                .push((field.name().to_string(), value.to_string()));
         }
     }
 }
@@ -102,12 +103,9 @@ impl<S: Subscriber> Layer<S> for RuncLayer {
 /// containerd's parsing of `ps --format json` (stdout and stderr together).
 pub fn init(log: Option<&Path>, format: LogFormat, debug: bool) -> std::io::Result<()> {
     let out: Box<dyn Write + Send> = match log {
-        Some(path) if path != Path::new("/dev/stderr") => Box::new(
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)?,
-        ),
+        Some(path) if path != Path::new("/dev/stderr") => {
+            Box::new(OpenOptions::new().create(true).append(true).open(path)?)
+        }
         _ => Box::new(std::io::stderr()),
     };
     let targets = if debug {
@@ -132,7 +130,12 @@ mod tests {
 
     #[test]
     fn json_line_is_what_containerd_parses() {
-        let line = render(LogFormat::Json, "error", "container \"x\" does not exist", &[]);
+        let line = render(
+            LogFormat::Json,
+            "error",
+            "container \"x\" does not exist",
+            &[],
+        );
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["level"], "error");
         assert_eq!(v["msg"], "container \"x\" does not exist");
@@ -144,6 +147,9 @@ mod tests {
     #[test]
     fn text_line_quotes_the_message() {
         let line = render(LogFormat::Text, "error", "a \"b\"\nc", &[]);
-        assert!(line.contains("level=error msg=\"a \\\"b\\\"\\nc\""), "{line}");
+        assert!(
+            line.contains("level=error msg=\"a \\\"b\\\"\\nc\""),
+            "{line}"
+        );
     }
 }

@@ -24,7 +24,11 @@ fn main() {
     if let Command::Fakeroot(f) = &cli.command {
         std::process::exit(tracer::fakeroot_main(&f.command));
     }
-    if let Err(e) = logging::init(cli.global.log.as_deref(), cli.global.log_format, cli.global.debug) {
+    if let Err(e) = logging::init(
+        cli.global.log.as_deref(),
+        cli.global.log_format,
+        cli.global.debug,
+    ) {
         eprintln!("rootlessrt: cannot open log file: {e}");
         std::process::exit(1);
     }
@@ -34,7 +38,12 @@ fn main() {
             let msg = errors::flatten(e.as_ref());
             tracing::error!(target: "rootlessrt", "{msg}");
             // With --log the error is in the log; runc also prints it.
-            if cli.global.log.as_deref().is_some_and(|p| p != std::path::Path::new("/dev/stderr")) {
+            if cli
+                .global
+                .log
+                .as_deref()
+                .is_some_and(|p| p != std::path::Path::new("/dev/stderr"))
+            {
                 eprintln!("rootlessrt: {msg}");
             }
             std::process::exit(1);

@@ -118,7 +118,10 @@ mod tests {
 
     #[test]
     fn tree_walk_finds_children() {
-        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
         let pids = container_pids(std::process::id() as i32);
         assert!(pids.contains(&(child.id() as i32)), "{pids:?}");
         child.kill().unwrap();

@@ -10,7 +10,11 @@ pub fn parse(s: &str) -> Result<Signal> {
         return Signal::try_from(n).map_err(|_| anyhow::anyhow!("unknown signal {s:?}"));
     }
     let upper = t.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
     match Signal::from_str(&name) {
         Ok(sig) => Ok(sig),
         Err(_) => bail!("unknown signal {s:?}"),

@@ -60,7 +60,9 @@ pub fn validate_id(id: &str) -> Result<()> {
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
     if !ok || id == "." || id == ".." {
-        bail!("invalid container id {id:?}: only letters, digits and '_', '+', '-', '.' are allowed");
+        bail!(
+            "invalid container id {id:?}: only letters, digits and '_', '+', '-', '.' are allowed"
+        );
     }
     Ok(())
 }
@@ -94,7 +96,10 @@ impl Meta {
     }
     pub fn save(&self, root: &Path, id: &str) -> Result<()> {
         let dir = sidecar_dir(root, id);
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)?;
         let tmp = dir.join("meta.json.tmp");
         fs::write(&tmp, serde_json::to_vec(self)?)?;
         fs::rename(&tmp, dir.join("meta.json"))?;
@@ -117,8 +122,8 @@ impl Handle {
         if !dir.join("state.json").exists() {
             bail!("container {id:?} does not exist");
         }
-        let mut container = Container::load(dir)
-            .map_err(|e| anyhow!("cannot load container {id:?}: {e}"))?;
+        let mut container =
+            Container::load(dir).map_err(|e| anyhow!("cannot load container {id:?}: {e}"))?;
         let meta = Meta::load(root, id).unwrap_or_else(|| Meta {
             bundle: container.bundle().clone(),
             ..Default::default()

@@ -33,7 +33,12 @@ impl ConsoleListener {
         let mut buf = [0u8; 4096];
         let mut iov = [IoSliceMut::new(&mut buf)];
         let mut space = nix::cmsg_space!([RawFd; 1]);
-        let msg = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty())?;
+        let msg = recvmsg::<()>(
+            stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::empty(),
+        )?;
         for c in msg.cmsgs()? {
             if let ControlMessageOwned::ScmRights(fds) = c {
                 if let Some(fd) = fds.first() {

@@ -31,10 +31,16 @@ pub fn enter_outer(uid: SingleMap, gid: SingleMap) -> Result<()> {
         .context("cannot create a user namespace (are unprivileged user namespaces enabled?)")?;
     // setgroups must be denied before an unprivileged gid_map is accepted.
     fs::write("/proc/self/setgroups", "deny").context("cannot write /proc/self/setgroups")?;
-    fs::write("/proc/self/uid_map", format!("{} {} 1\n", uid.inside, uid.outside))
-        .context("cannot write /proc/self/uid_map")?;
-    fs::write("/proc/self/gid_map", format!("{} {} 1\n", gid.inside, gid.outside))
-        .context("cannot write /proc/self/gid_map")?;
+    fs::write(
+        "/proc/self/uid_map",
+        format!("{} {} 1\n", uid.inside, uid.outside),
+    )
+    .context("cannot write /proc/self/uid_map")?;
+    fs::write(
+        "/proc/self/gid_map",
+        format!("{} {} 1\n", gid.inside, gid.outside),
+    )
+    .context("cannot write /proc/self/gid_map")?;
     private_cgroup2()
 }
 
@@ -92,7 +98,9 @@ pub fn is_cgroup2(p: &Path) -> bool {
 }
 
 fn ensure_single_threaded() -> Result<()> {
-    let n = fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(1);
+    let n = fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(1);
     if n != 1 {
         bail!("internal error: cannot change user namespace with {n} threads");
     }

@@ -97,6 +97,7 @@ pub fn fakeroot_main(args: &[OsString]) -> i32 {
         caps: Some(CapSets::full()),
         no_new_privs: false,
         init: false,
+        pre_exec: None,
     };
     let cmd = args[0].to_string_lossy();
     match run(&cfg, &argv, &env) {

@@ -123,6 +123,20 @@ impl CapSets {
     }
 }
 
+/// Runs in the workload's child process after the tracer's own filter is in
+/// place and just before `execve`; an `Err(errno)` aborts the exec. The
+/// runtime loads the container's own seccomp profile here: loaded earlier,
+/// that profile would also confine the tracer (and usually forbids ptrace).
+/// The child is single-threaded, so the hook may allocate.
+#[derive(Clone)]
+pub struct PreExec(pub std::sync::Arc<dyn Fn() -> Result<(), i32> + Send + Sync>);
+
+impl fmt::Debug for PreExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PreExec(..)")
+    }
+}
+
 /// What [`run`] needs.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
@@ -131,6 +145,7 @@ pub struct Config {
     pub caps: Option<CapSets>,
     pub no_new_privs: bool,
     pub init: bool,
+    pub pre_exec: Option<PreExec>,
 }
 
 #[derive(Debug)]

@@ -4,7 +4,7 @@ use crate::creds::Creds;
 use crate::seccomp;
 use crate::syscalls::{Level, NATIVE};
 use crate::tracer::{Outcome, Tracer};
-use crate::{CapSets, Config, Error, Mode};
+use crate::{CapSets, Config, Error, Mode, PreExec};
 use std::ffi::CString;
 use std::os::unix::thread::JoinHandleExt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -240,6 +240,7 @@ fn child(
     report: i32,
     prog: Option<&[libc::sock_filter]>,
     nnp: bool,
+    pre_exec: Option<&PreExec>,
     candidates: &[CString],
     argv: &[*const libc::c_char],
     envp: &[*const libc::c_char],
@@ -274,6 +275,11 @@ fn child(
     if let Some(prog) = prog {
         let e = seccomp::install(prog);
         if e != 0 {
+            fail(STAGE_SECCOMP, e);
+        }
+    }
+    if let Some(hook) = pre_exec {
+        if let Err(e) = (hook.0)() {
             fail(STAGE_SECCOMP, e);
         }
     }
@@ -354,6 +360,7 @@ pub fn run(cfg: &Config, argv: &[CString], env: &[CString]) -> Result<i32, Error
             rep_w,
             prog.as_deref(),
             cfg.no_new_privs,
+            cfg.pre_exec.as_ref(),
             &candidates,
             &argv_p,
             &env_p,

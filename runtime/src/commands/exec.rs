@@ -19,7 +19,10 @@ use crate::tty::ConsoleListener;
 fn parse_user(s: &str) -> Result<(u32, Option<u32>)> {
     let bad = || anyhow!("invalid --user {s:?}: expected UID[:GID] (numbers)");
     match s.split_once(':') {
-        Some((u, g)) => Ok((u.parse().map_err(|_| bad())?, Some(g.parse().map_err(|_| bad())?))),
+        Some((u, g)) => Ok((
+            u.parse().map_err(|_| bad())?,
+            Some(g.parse().map_err(|_| bad())?),
+        )),
         None => Ok((s.parse().map_err(|_| bad())?, None)),
     }
 }
@@ -28,7 +31,8 @@ fn parse_user(s: &str) -> Result<(u32, Option<u32>)> {
 fn process_of(e: &Exec, h: &Handle) -> Result<Process> {
     if let Some(p) = &e.process {
         let data = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
-        return serde_json::from_slice(&data).map_err(|err| anyhow!("malformed {}: {err}", p.display()));
+        return serde_json::from_slice(&data)
+            .map_err(|err| anyhow!("malformed {}: {err}", p.display()));
     }
     if e.command.is_empty() {
         bail!("exec: no command given");
@@ -60,7 +64,10 @@ fn process_of(e: &Exec, h: &Handle) -> Result<Process> {
         Some(u) => parse_user(u)?,
         None => (p.user().uid(), Some(p.user().gid())),
     };
-    let mut user = UserBuilder::default().uid(uid).gid(gid.unwrap_or(0)).build()?;
+    let mut user = UserBuilder::default()
+        .uid(uid)
+        .gid(gid.unwrap_or(0))
+        .build()?;
     if !e.additional_gids.is_empty() {
         user.set_additional_gids(Some(e.additional_gids.clone()));
     }
@@ -73,12 +80,24 @@ pub fn exec(global: &Global, root: &Path, e: &Exec) -> Result<i32> {
     match h.status() {
         ContainerStatus::Running | ContainerStatus::Created => {}
         ContainerStatus::Paused if e.ignore_paused => {}
-        s => bail!("cannot exec in container {:?}: it is {}", e.id, crate::store::status_str(s)),
+        s => bail!(
+            "cannot exec in container {:?}: it is {}",
+            e.id,
+            crate::store::status_str(s)
+        ),
     }
-    let init = h.pid().ok_or_else(|| anyhow!("container {:?} has no pid", e.id))?;
+    let init = h
+        .pid()
+        .ok_or_else(|| anyhow!("container {:?} has no pid", e.id))?;
     let mut process = process_of(e, &h)?;
     let mode: tracer::Mode = h.meta.emulation.parse().unwrap_or(tracer::Mode::Off);
-    let plan = emulation::plan_for_process(mode, Some(&process));
+    let mut plan = emulation::plan_for_process(mode, Some(&process));
+    if plan.active() {
+        // The container's profile was kept out of libcontainer's config.
+        if let Ok((_, mut spec)) = crate::create::load_bundle(&h.meta.bundle) {
+            emulation::take_seccomp(&mut plan, &mut spec)?;
+        }
+    }
     if plan.active() {
         let zero = UserBuilder::default().uid(0u32).gid(0u32).build()?;
         process.set_user(zero);
@@ -96,10 +115,17 @@ pub fn exec(global: &Global, root: &Path, e: &Exec) -> Result<i32> {
         .as_ref()
         .map(|l| l.path.clone())
         .or_else(|| e.console_socket.clone());
-    let process_file = h.root.join(&h.id).join(format!("exec-{}.json", std::process::id()));
+    let process_file = h
+        .root
+        .join(&h.id)
+        .join(format!("exec-{}.json", std::process::id()));
     std::fs::write(&process_file, serde_json::to_vec(&process)?)?;
     let pid_file = e.pid_file.as_ref().map(|p| {
-        if p.is_absolute() { p.clone() } else { std::env::current_dir().unwrap_or_default().join(p) }
+        if p.is_absolute() {
+            p.clone()
+        } else {
+            std::env::current_dir().unwrap_or_default().join(p)
+        }
     });
     if h.meta.outer_userns {
         crate::userns::join_outer(init)?;

@@ -37,7 +37,10 @@ pub fn features() -> Result<()> {
 
 fn manager(h: &Handle) -> Result<libcgroups::common::AnyCgroupManager> {
     if h.meta.outer_userns {
-        bail!("container {:?} has no cgroup of its own (rootless, no cgroup delegation)", h.id);
+        bail!(
+            "container {:?} has no cgroup of its own (rootless, no cgroup delegation)",
+            h.id
+        );
     }
     let cfg = h.container.spec().map_err(|e| anyhow!("{e}"))?;
     libcgroups::common::create_cgroup_manager(libcgroups::common::CgroupConfig {
@@ -63,7 +66,11 @@ pub fn update(root: &Path, u: &Update) -> Result<()> {
         None => LinuxResources::default(),
     };
     if let Some(pids) = u.pids_limit {
-        res.set_pids(Some(oci_spec::runtime::LinuxPidsBuilder::default().limit(pids).build()?));
+        res.set_pids(Some(
+            oci_spec::runtime::LinuxPidsBuilder::default()
+                .limit(pids)
+                .build()?,
+        ));
     }
     if u.memory.is_some() {
         let mut m = res.memory().clone().unwrap_or_default();
@@ -94,7 +101,10 @@ pub fn events(root: &Path, id: &str, stats: bool, interval: u32) -> Result<()> {
             Ok(s) => serde_json::to_value(s)?,
             Err(e) => {
                 tracing::debug!("stats unavailable: {e}");
-                let pids = h.pid().map(crate::procs::container_pids).unwrap_or_default();
+                let pids = h
+                    .pid()
+                    .map(crate::procs::container_pids)
+                    .unwrap_or_default();
                 json!({"pids": {"current": pids.len()}})
             }
         };

@@ -24,9 +24,12 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         }
         ContainerStatus::Creating => bail!("cannot start a container that is still being created"),
     }
-    h.container
-        .start()
-        .map_err(|e| anyhow!("cannot start container {id:?}: {}", crate::errors::flatten(&e)))
+    h.container.start().map_err(|e| {
+        anyhow!(
+            "cannot start container {id:?}: {}",
+            crate::errors::flatten(&e)
+        )
+    })
 }
 
 pub fn kill(root: &Path, id: &str, signal: Option<&str>, all: bool) -> Result<()> {
@@ -60,7 +63,8 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         Ok(h) => h,
         Err(e) => {
             // containerd always calls `delete --force` after the shim exits.
-            if force && store::validate_id(id).is_ok() && !root.join(id).join("state.json").exists() {
+            if force && store::validate_id(id).is_ok() && !root.join(id).join("state.json").exists()
+            {
                 store::remove_state(root, id)?;
                 return Ok(());
             }
@@ -102,13 +106,18 @@ pub fn pause(root: &Path, id: &str) -> Result<()> {
     let mut h = Handle::load(root, id)?;
     match h.status() {
         ContainerStatus::Running => {}
-        s => bail!("cannot pause container {id:?}: it is {}", store::status_str(s)),
+        s => bail!(
+            "cannot pause container {id:?}: it is {}",
+            store::status_str(s)
+        ),
     }
     if !h.meta.outer_userns && h.container.pause().is_ok() {
         return Ok(());
     }
     // No freezer we can use: stop every process instead.
-    let pid = h.pid().ok_or_else(|| anyhow!("container {id:?} has no pid"))?;
+    let pid = h
+        .pid()
+        .ok_or_else(|| anyhow!("container {id:?} has no pid"))?;
     procs::signal_all(pid, Signal::SIGSTOP);
     h.meta.paused_by_signal = true;
     h.meta.save(root, id)?;
@@ -119,15 +128,22 @@ pub fn resume(root: &Path, id: &str) -> Result<()> {
     let mut h = Handle::load(root, id)?;
     match h.status() {
         ContainerStatus::Paused => {}
-        s => bail!("cannot resume container {id:?}: it is {}", store::status_str(s)),
+        s => bail!(
+            "cannot resume container {id:?}: it is {}",
+            store::status_str(s)
+        ),
     }
     if !h.meta.paused_by_signal {
-        return h
-            .container
-            .resume()
-            .map_err(|e| anyhow!("cannot resume container {id:?}: {}", crate::errors::flatten(&e)));
+        return h.container.resume().map_err(|e| {
+            anyhow!(
+                "cannot resume container {id:?}: {}",
+                crate::errors::flatten(&e)
+            )
+        });
     }
-    let pid = h.pid().ok_or_else(|| anyhow!("container {id:?} has no pid"))?;
+    let pid = h
+        .pid()
+        .ok_or_else(|| anyhow!("container {id:?} has no pid"))?;
     procs::signal_all(pid, Signal::SIGCONT);
     h.meta.paused_by_signal = false;
     h.meta.save(root, id)?;
@@ -157,7 +173,8 @@ pub fn ps(root: &Path, id: &str, format: &str, ps_args: &[String]) -> Result<()>
                     let col = header.split_whitespace().position(|c| c == "PID");
                     println!("{header}");
                     for line in lines {
-                        let p = col.and_then(|i| line.split_whitespace().nth(i)?.parse::<i32>().ok());
+                        let p =
+                            col.and_then(|i| line.split_whitespace().nth(i)?.parse::<i32>().ok());
                         if p.is_some_and(|p| pids.contains(&p)) {
                             println!("{line}");
                         }

@@ -9,7 +9,11 @@ use crate::tty::ConsoleListener;
 pub fn run(global: &Global, r: &Run) -> Result<i32> {
     let c = &r.create;
     let (_, spec) = create::load_bundle(&c.bundle)?;
-    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
     let own_console = if terminal && c.console_socket.is_none() {
         if r.detach {
             bail!("cannot allocate a terminal in detached mode: pass --console-socket");

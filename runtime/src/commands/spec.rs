@@ -98,7 +98,9 @@ pub fn template(rootless: bool) -> Value {
 }
 
 pub fn spec(bundle: Option<&Path>, rootless: bool) -> Result<()> {
-    let dir = bundle.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let dir = bundle
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
     let path = dir.join("config.json");
     if path.exists() {
         bail!("File {} exists. Remove it first", path.display());
@@ -124,8 +126,15 @@ mod tests {
         for rootless in [false, true] {
             let v = template(rootless);
             let spec: oci_spec::runtime::Spec = serde_json::from_value(v.clone()).unwrap();
-            assert_eq!(spec.process().as_ref().unwrap().args().as_ref().unwrap()[0], "sh");
-            let has_user = v["linux"]["namespaces"].as_array().unwrap().iter().any(|n| n["type"] == "user");
+            assert_eq!(
+                spec.process().as_ref().unwrap().args().as_ref().unwrap()[0],
+                "sh"
+            );
+            let has_user = v["linux"]["namespaces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n["type"] == "user");
             assert_eq!(has_user, rootless);
         }
         let r = template(true);

@@ -67,7 +67,10 @@ pub fn list(root: &Path, format: &str, quiet: bool) -> Result<()> {
             println!("{}", serde_json::to_string(&v)?);
         }
         "table" => {
-            println!("{:<20} {:<8} {:<10} {:<40} {:<31} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+            println!(
+                "{:<20} {:<8} {:<10} {:<40} {:<31} OWNER",
+                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+            );
             for h in &handles {
                 let s = state_json(h);
                 println!(
