@@ -966,6 +966,15 @@ pub fn dir_entries(p: &Path) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
+/// Container ids with state in a state root: its entries minus the
+/// runtime's own dot files (locks and the like).
+pub fn state_ids(root: &Path) -> BTreeSet<String> {
+    dir_entries(root)
+        .into_iter()
+        .filter(|n| !n.starts_with('.'))
+        .collect()
+}
+
 /// Read a whole file as a string, or "".
 pub fn slurp(p: &Path) -> String {
     let mut s = String::new();

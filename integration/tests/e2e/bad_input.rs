@@ -1,7 +1,7 @@
 //! Bad input: a one-line error naming the problem, a non-zero exit, no
 //! panic, no hang, and no state directory left behind.
 
-use integration::{dir_entries, matrix, Bundle, Ctx};
+use integration::{dir_entries, matrix, state_ids, Bundle, Ctx};
 use std::time::Duration;
 
 #[track_caller]
@@ -61,7 +61,7 @@ fn bad_bundle(ctx: &Ctx) {
             std::os::unix::fs::chown(b.config_path(), Some(u), Some(g)).unwrap();
         }
     }
-    let before = dir_entries(&ctx.root);
+    let before = state_ids(&ctx.root);
     assert!(
         before.is_empty(),
         "state root not empty after failed creates: {before:?}"
@@ -84,7 +84,7 @@ fn invalid_ids(ctx: &Ctx) {
             out.assert_clean_error(&[]);
         }
     }
-    let left = dir_entries(&ctx.root);
+    let left = state_ids(&ctx.root);
     assert!(left.is_empty(), "invalid ids left state behind: {left:?}");
     let parent_after = dir_entries(ctx.root.parent().unwrap());
     let new: Vec<_> = parent_after
@@ -126,7 +126,7 @@ fn duplicate_id(ctx: &Ctx) {
         out.assert_clean_error(&["exist"]);
         assert_eq!(ctx.status(&id), "created");
         ctx.delete_checked(&id, &b, true);
-        let left = dir_entries(&ctx.root);
+        let left = state_ids(&ctx.root);
         assert!(left.is_empty(), "stray state: {left:?}");
     }
 }
@@ -138,7 +138,7 @@ fn wrong_state(ctx: &Ctx) {
     let id = ctx.id();
     ctx.create_start(&b, &id);
 
-    for sig in ["SIGFOO", "FOO", "99999", "-1", "SIG"] {
+    for sig in ["SIGFOO", "FOO", "99999", "SIG", "USR3"] {
         let out = ctx.rt(["kill", &id, sig]).run();
         out.assert_clean_error(&["signal", "invalid"]);
     }
@@ -199,7 +199,7 @@ fn unknown_id(ctx: &Ctx) {
     }
     let out = ctx.rt(["delete", "--force", id]).run();
     assert_eq!(out.code, Some(0), "{out}");
-    let left = dir_entries(&ctx.root);
+    let left = state_ids(&ctx.root);
     assert!(
         left.is_empty(),
         "unknown-id commands created state: {left:?}"

@@ -1,6 +1,6 @@
 //! exec into a running container.
 
-use integration::{matrix_all, procs::Proc, Ctx};
+use integration::{matrix_all, procs, procs::Proc, Ctx};
 
 /// `exec` joins the container (hostname, pid namespace, rootfs), passes
 /// stdio through, and propagates the exit code; `--env`, `--cwd`, `--user`,
@@ -18,10 +18,17 @@ fn exec_basic(ctx: &Ctx) {
         "rlrt-exec-host",
         "exec must join the UTS namespace: {out}"
     );
-    let out = ctx.rt(["exec", &id, "cat", "/proc/1/cmdline"]).run().ok();
+    // the container's pid namespace: the workload is visible, the host is not
+    let list = "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done";
+    let out = ctx.rt(["exec", &id, "sh", "-c", list]).run().ok();
     assert!(
-        out.stdout.starts_with("sleep"),
-        "exec must join the pid namespace (pid 1 is the workload): {out}"
+        out.stdout.contains("sleep 1000"),
+        "exec must see the workload (pid namespace): {out}"
+    );
+    let n = out.stdout.lines().filter(|l| !l.trim().is_empty()).count();
+    assert!(
+        n < 15,
+        "exec sees {n} processes: not in the container's pid namespace? {out}"
     );
     let out = ctx.rt(["exec", &id, "cat", "/etc/hostname"]).run().ok();
     assert_eq!(
@@ -123,11 +130,19 @@ fn exec_detach(ctx: &Ctx) {
     );
     let pid: i32 = s.parse().unwrap();
     let p = Proc::get(pid).expect("exec'd process is running");
-    assert_eq!(p.cmdline, "sleep 999");
+    // the pid file names the process itself, or a supervisor whose child it is
+    let sleeper = if p.cmdline == "sleep 999" {
+        p.clone()
+    } else {
+        procs::descendants_of(&p)
+            .into_iter()
+            .find(|q| q.cmdline == "sleep 999")
+            .unwrap_or_else(|| panic!("pid file names {p:?}: not `sleep 999` nor its parent"))
+    };
     let ps = ctx.rt(["ps", "--format", "json", &id]).run().ok();
     let pids: Vec<i64> = serde_json::from_str(&ps.stdout).unwrap_or_default();
     assert!(
-        pids.contains(&(pid as i64)),
+        pids.contains(&(sleeper.pid as i64)),
         "ps must list the exec'd process: {ps}"
     );
     // it lives in the container's pid namespace
@@ -140,7 +155,7 @@ fn exec_detach(ctx: &Ctx) {
     ctx.rt(["delete", "--force", &id]).run().ok();
     snap.assert_gone();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while p.alive() {
+    while p.alive() || sleeper.alive() {
         assert!(
             std::time::Instant::now() < deadline,
             "exec'd process survived delete --force"
