@@ -132,7 +132,7 @@ pub fn workspace_root() -> PathBuf {
 
 /// Where the runtime binary under test is (before copying).
 pub fn locate_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("RLRT_BIN") {
+    if let Some(p) = std::env::var_os("RLRT_BIN").filter(|p| !p.is_empty()) {
         let p = PathBuf::from(p);
         if p.components().count() == 1 {
             // a bare name: look it up in PATH
@@ -365,6 +365,7 @@ pub struct Cmd<'a> {
     timeout: Duration,
     cwd: Option<PathBuf>,
     env: Vec<(String, String)>,
+    leak_fds: Vec<i32>,
 }
 
 impl<'a> Cmd<'a> {
@@ -397,6 +398,12 @@ impl<'a> Cmd<'a> {
     }
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.env.push((k.into(), v.into()));
+        self
+    }
+    /// Hand the command these fd numbers (open on /dev/null, no CLOEXEC), as
+    /// containerd's shim leaks its socket as fd 3.
+    pub fn leak_fds(mut self, fds: &[i32]) -> Self {
+        self.leak_fds.extend_from_slice(fds);
         self
     }
 
@@ -474,6 +481,27 @@ impl<'a> Cmd<'a> {
             })
             .current_dir(self.cwd.clone().unwrap_or_else(|| self.ctx.dir.clone()))
             .process_group(0);
+        if !self.leak_fds.is_empty() {
+            let fds = self.leak_fds.clone();
+            // SAFETY: only async-signal-safe calls (open, dup2, close) in the child.
+            unsafe {
+                c.pre_exec(move || {
+                    let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+                    if fd < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    for &t in &fds {
+                        if libc::dup2(fd, t) < 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                    }
+                    if !fds.contains(&fd) {
+                        libc::close(fd);
+                    }
+                    Ok(())
+                });
+            }
+        }
         if !(self.ctx.mode.is_rootless() && env().is_root) {
             // direct execution: same environment hygiene as through runuser
             c.env("XDG_RUNTIME_DIR", &self.ctx.xdg).env("PATH", PATH);
@@ -733,6 +761,7 @@ impl Ctx {
             timeout: CMD_TIMEOUT,
             cwd: None,
             env: Vec::new(),
+            leak_fds: Vec::new(),
         }
     }
 

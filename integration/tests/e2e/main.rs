@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod cli;
+mod contract;
 mod exec;
 mod introspect;
 mod lifecycle;
