@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# The README's first command. As root on a fresh Debian 12 machine:
+#
+#   sudo hack/demo.sh
+#
+# 1. installs what it needs with apt-get (build tools, libseccomp, debootstrap,
+#    umoci; Rust from Debian's cargo-web/rustc-web when no cargo >= 1.80 exists),
+# 2. builds rootlessrt (cargo build --release) and installs it as
+#    /usr/local/bin/rootlessrt,
+# 3. creates the unprivileged user rlrt-test WITHOUT /etc/subuid (hack/test-user.sh),
+# 4. builds a Debian bookworm minbase rootfs tarball with debootstrap
+#    (hack/debian-rootfs.sh, cached in /var/cache/rootlessrt),
+# 5. as rlrt-test, imports the tarball rootlessly (hack/debian-bundle.sh:
+#    `rootlessrt fakeroot -- tar --same-owner -xpf`, owners kept in xattrs),
+# 6. as rlrt-test, runs a container (host network) that does
+#    apt-get update && apt-get install -y cowsay && /usr/games/cowsay hello
+#
+# Idempotent: a second run reuses the packages, the build and the tarball, and
+# re-imports the rootfs (seconds) so that apt really installs cowsay again.
+#
+# Environment: RLRT_TEST_USER (default rlrt-test), RLRT_DEMO_DIR (bundle
+# directory, default ~USER/debian-demo), RLRT_DEMO_PACKAGE (default cowsay),
+# RLRT_CACHE, RLRT_DEBIAN_* (see hack/debian-rootfs.sh).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+user=${RLRT_TEST_USER:-rlrt-test}
+pkg=${RLRT_DEMO_PACKAGE:-cowsay}
+t_all=$(date +%s)
+
+if [ -t 1 ]; then B=$'\033[1m'; G=$'\033[32m'; R=$'\033[31m'; N=$'\033[0m'; else B= G= R= N=; fi
+n=0
+step() { n=$((n + 1)); t_step=$(date +%s); echo; echo "${B}==> [$n/6] $*${N}"; }
+done_step() { echo "${G}    done in $(( $(date +%s) - t_step ))s${N}"; }
+say() { echo "    $*"; }
+die() { echo "${R}demo: error: $*${N}" >&2; exit 1; }
+show() { echo "    \$ $*"; }
+
+[ "$(id -u)" = 0 ] || die "run me as root: sudo $0"
+[ -r /etc/os-release ] && . /etc/os-release
+[ "${ID:-}" = debian ] || echo "demo: warning: made for Debian 12, this is ${PRETTY_NAME:-unknown}" >&2
+
+# ---------------------------------------------------------------------------
+step "packages (apt-get)"
+need=(build-essential pkg-config libseccomp-dev debootstrap ca-certificates jq umoci util-linux)
+missing=()
+for p in "${need[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+# A cargo new enough for the workspace (rust-version 1.80)?
+cargo_ok() {
+  local v
+  v=$("$1" --version 2>/dev/null | awk '{print $2}') || return 1
+  [ -n "$v" ] && [ "$(printf '%s\n1.80.0\n' "${v%%-*}" | sort -V | head -1)" = 1.80.0 ]
+}
+cargo=
+for c in "$(command -v cargo || true)" "$HOME/.cargo/bin/cargo" \
+         ${SUDO_USER:+"$(getent passwd "$SUDO_USER" | cut -d: -f6)/.cargo/bin/cargo"}; do
+  if [ -n "$c" ] && [ -x "$c" ] && cargo_ok "$c"; then cargo=$c; break; fi
+done
+if [ -z "$cargo" ]; then
+  # Debian 12 carries a current Rust as cargo-web/rustc-web (bookworm's
+  # plain rustc is 1.63, too old).
+  missing+=(cargo-web rustc-web)
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  show "apt-get update && apt-get install -y ${missing[*]}"
+  apt-get update -q 2>&1 | sed -u 's/^/    | /' || die "apt-get update failed"
+  apt-get install -y -q --no-install-recommends "${missing[@]}" 2>&1 | sed -u 's/^/    | /' ||
+    die "apt-get install failed"
+fi
+if [ -z "$cargo" ]; then
+  cargo=$(command -v cargo || true)
+  [ -n "$cargo" ] && cargo_ok "$cargo" || die "no cargo >= 1.80 (install rustup or Debian's cargo-web)"
+fi
+say "all present; cargo: $cargo ($("$cargo" --version))"
+done_step
+
+# ---------------------------------------------------------------------------
+step "build rootlessrt (cargo build --release)"
+bin=$repo/target/release/rootlessrt
+show "cd $repo && cargo build --release -p rootlessrt"
+say "the first build compiles ~200 crates: several minutes on 2 CPUs"
+cache=${RLRT_CACHE:-/var/cache/rootlessrt}
+mkdir -p "$cache"
+log=$cache/build.log
+( cd "$repo" && exec "$cargo" build --release -p rootlessrt ) >"$log" 2>&1 &
+pid=$!
+t0=$(date +%s); last_print=0
+while kill -0 "$pid" 2>/dev/null; do
+  now=$(date +%s)
+  done_n=$(grep -c '^ *Compiling' "$log" || true)
+  cur=$(grep -E '^ *(Compiling|Finished|error)' "$log" | tail -n 1 | sed 's/^ *//' || true)
+  if [ -t 1 ]; then
+    printf '\r\033[K    [%4ss] %3d crates compiled  %s' "$((now - t0))" "$done_n" "${cur:0:60}"
+  elif [ $((now - last_print)) -ge 20 ]; then
+    printf '    [%4ss] %3d crates compiled  %s\n' "$((now - t0))" "$done_n" "$cur"; last_print=$now
+  fi
+  sleep 1
+done
+[ -t 1 ] && printf '\r\033[K'
+if ! wait "$pid" || [ ! -x "$bin" ]; then
+  tail -n 40 "$log" | sed 's/^/    | /'
+  die "cargo build failed (full log: $log)"
+fi
+say "$(grep -E '^ *Finished' "$log" | sed 's/^ *//') (log: $log)"
+install -m 0755 "$bin" /usr/local/bin/rootlessrt
+rt=/usr/local/bin/rootlessrt
+say "installed $rt"
+done_step
+
+# ---------------------------------------------------------------------------
+step "unprivileged user '$user' without /etc/subuid"
+show "hack/test-user.sh $user"
+"$here/test-user.sh" "$user" >/dev/null
+home=$(getent passwd "$user" | cut -d: -f6)
+uid=$(id -u "$user")
+say "$(id "$user")"
+say "subuid entries: $(grep -cs "^$user:\|^$uid:" /etc/subuid || true) (none, on purpose)"
+done_step
+
+# ---------------------------------------------------------------------------
+step "Debian bookworm rootfs tarball (debootstrap, cached)"
+show "hack/debian-rootfs.sh"
+tarball=$("$here/debian-rootfs.sh" | tail -n 1) || die "hack/debian-rootfs.sh failed"
+[ -s "$tarball" ] || die "no tarball from debian-rootfs.sh"
+chmod 0644 "$tarball"
+chmod o+x "$(dirname "$tarball")"
+say "$tarball ($(du -h "$tarball" | cut -f1))"
+done_step
+
+# ---------------------------------------------------------------------------
+as_user() {
+  runuser -u "$user" -- env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    HOME="$home" USER="$user" LOGNAME="$user" TERM="${TERM:-dumb}" RLRT="$rt" "$@"
+}
+dir=${RLRT_DEMO_DIR:-$home/debian-demo}
+state=$home/.local/state/rootlessrt
+step "import the tarball as $user (no root, no subuid)"
+show "runuser -u $user -- hack/debian-bundle.sh --force --no-terminal $dir"
+say "  = rootlessrt fakeroot -- tar --same-owner --numeric-owner -xpf $tarball -C $dir/rootfs"
+say "    then: rootlessrt spec --rootless"
+# fed on stdin: the checkout may not be readable by $user (e.g. under /root)
+as_user bash -s -- --force --no-terminal --tar "$tarball" "$dir" <"$here/debian-bundle.sh" 2>&1 >/dev/null |
+  sed -u 's/^/    | /' || die "import failed"
+say "owners as the container will see them (the host sees $user everywhere):"
+as_user "$rt" fakeroot -- find "$dir/rootfs/usr/bin/su" "$dir/rootfs/usr/bin/chage" "$dir/rootfs/etc/shadow" \
+  "$dir/rootfs/var/mail" -printf '      %U:%G %M %p\n'
+done_step
+
+# ---------------------------------------------------------------------------
+step "as $user: a container that runs apt-get install -y $pkg"
+cmd="apt-get update && apt-get install -y $pkg && /usr/games/cowsay hello"
+[ "$pkg" = cowsay ] || cmd="apt-get update && apt-get install -y $pkg"
+jq --arg c "$cmd" '.process.args = ["sh", "-c", $c] | .process.env += ["DEBIAN_FRONTEND=noninteractive"]' \
+  "$dir/config.json" >"$dir/config.json.tmp"
+chown "$user:" "$dir/config.json.tmp"
+mv "$dir/config.json.tmp" "$dir/config.json"
+as_user mkdir -p "$state"
+as_user "$rt" --root "$state" delete --force rlrt-demo >/dev/null 2>&1 || true
+show "cd $dir && rootlessrt run rlrt-demo      # as $user; process.args: sh -c '$cmd'"
+echo
+set +e
+( cd "$dir" && as_user "$rt" --root "$state" run --bundle "$dir" rlrt-demo )
+rc=$?
+set -e
+echo
+[ "$rc" = 0 ] || die "the container exited with $rc"
+done_step
+
+echo
+echo "${G}${B}demo: done in $(( $(date +%s) - t_all ))s.${N} As $user, try it by hand:"
+echo "    sudo -iu $user"
+echo "    cd $dir && rootlessrt run -b . mybox     # after editing process.args in config.json, or:"
+echo "    jq '.process.args=[\"bash\"] | .process.terminal=true' config.json >c && mv c config.json && rootlessrt run mybox"
