@@ -73,7 +73,7 @@ pub fn update(root: &Path, u: &Update) -> Result<()> {
         ));
     }
     if u.memory.is_some() {
-        let mut m = res.memory().clone().unwrap_or_default();
+        let mut m = (*res.memory()).unwrap_or_default();
         m.set_limit(u.memory);
         res.set_memory(Some(m));
     }
