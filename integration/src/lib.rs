@@ -912,12 +912,28 @@ impl Drop for Ctx {
                     .run();
             }
         }
-        // Whatever survived a broken delete: kill it so it does not eat the CPU.
+        // Whatever survived a broken delete: kill it so it does not eat the CPU
+        // (thawing it first if it was paused), then let the runtime retry its
+        // own cleanup (cgroups, state) now that the processes are gone.
+        let mut killed = false;
         for p in self.pids.borrow().iter() {
             for q in procs::descendants_of(p) {
+                killed |= q.alive();
                 q.kill();
             }
+            killed |= p.alive();
             p.kill();
+        }
+        if killed {
+            std::thread::sleep(Duration::from_millis(200));
+            for id in self.ids.borrow().iter() {
+                if self.root.join(id).exists() {
+                    let _ = self
+                        .rt(["delete", "--force", id])
+                        .timeout(Duration::from_secs(10))
+                        .run();
+                }
+            }
         }
         if std::thread::panicking() {
             eprintln!("integration: keeping {:?} for inspection", self.dir);

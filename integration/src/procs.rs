@@ -45,10 +45,30 @@ impl Proc {
             None => false,
         }
     }
+    /// SIGKILL it; a frozen process is thawed first (else it never dies).
     pub fn kill(&self) {
         if self.alive() {
+            thaw(self.pid);
             // SAFETY: plain kill(2) of a process we verified by start time.
             unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// Thaw the freezer cgroup (v1 `freezer.state`, v2 `cgroup.freeze`) a process
+/// is in, so that a paused container left by a failed test can be killed.
+pub fn thaw(pid: i32) {
+    let theirs =
+        parse_cgroup_file(&fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default());
+    for (ctrl, mnt) in cgroup_mounts() {
+        let Some((_, path)) = theirs.iter().find(|(c, _)| c == &ctrl) else {
+            continue;
+        };
+        let dir = mnt.join(path.trim_start_matches('/'));
+        if ctrl.split(',').any(|c| c == "freezer") {
+            let _ = fs::write(dir.join("freezer.state"), "THAWED");
+        } else if ctrl.is_empty() && dir.join("cgroup.freeze").exists() {
+            let _ = fs::write(dir.join("cgroup.freeze"), "0");
         }
     }
 }
