@@ -49,7 +49,9 @@ fn default_tarball() -> PathBuf {
     if let Some(p) = std::env::var_os("RLRT_DEBIAN_TAR") {
         return PathBuf::from(p);
     }
-    let cache = std::env::var_os("RLRT_CACHE").map(PathBuf::from).unwrap_or_else(|| "/var/cache/rootlessrt".into());
+    let cache = std::env::var_os("RLRT_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/var/cache/rootlessrt".into());
     cache.join("debian-bookworm.tar")
 }
 
@@ -161,7 +163,11 @@ fn bundle_on(ctx: &Ctx, rootfs: &Path, args: &[&str]) -> Bundle {
 fn run_sh(ctx: &Ctx, rootfs: &Path, script: &str, timeout: Duration) -> Out {
     let b = bundle_on(ctx, rootfs, &["sh", "-c", script]);
     let id = ctx.id();
-    ctx.rt(["run", "--bundle"]).arg(b.path.to_string_lossy()).arg(&id).timeout(timeout).run()
+    ctx.rt(["run", "--bundle"])
+        .arg(b.path.to_string_lossy())
+        .arg(&id)
+        .timeout(timeout)
+        .run()
 }
 
 #[track_caller]
@@ -177,7 +183,14 @@ fn xattr(p: &Path) -> Option<Vec<u8>> {
     let name = c"user.rootlesscontainers";
     let mut buf = vec![0u8; 64];
     // SAFETY: valid C strings and a buffer of the given length.
-    let n = unsafe { libc::lgetxattr(c.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    let n = unsafe {
+        libc::lgetxattr(
+            c.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
     if n < 0 {
         return None;
     }
@@ -196,7 +209,11 @@ fn kv(s: &str) -> std::collections::BTreeMap<String, String> {
 fn cleanup_dir(ctx: &Ctx, p: &Path) {
     // Imported trees hold read-only directories (0555 /proc, ...): make them
     // removable for a non-root harness; a root harness removes them anyway.
-    let _ = ctx.sh_cmd(["chmod", "-R", "u+rwX"]).arg(p.to_string_lossy()).timeout(STEP_TIMEOUT).run();
+    let _ = ctx
+        .sh_cmd(["chmod", "-R", "u+rwX"])
+        .arg(p.to_string_lossy())
+        .timeout(STEP_TIMEOUT)
+        .run();
 }
 
 // ---------------------------------------------------------------------------
@@ -266,7 +283,9 @@ fn fixture(ctx: &Ctx, tar: &Path) -> &'static Result<Fixture, String> {
             APT_TIMEOUT,
         );
         if !install.success() {
-            return Err(format!("apt-get update && apt-get install -y cowsay failed: {install}"));
+            return Err(format!(
+                "apt-get update && apt-get install -y cowsay failed: {install}"
+            ));
         }
         let more = run_sh(
             ctx,
@@ -275,11 +294,18 @@ fn fixture(ctx: &Ctx, tar: &Path) -> &'static Result<Fixture, String> {
             APT_TIMEOUT,
         );
         if !more.success() {
-            return Err(format!("apt-get install man-db libutempter0 failed: {more}"));
+            return Err(format!(
+                "apt-get install man-db libutempter0 failed: {more}"
+            ));
         }
         let apt_secs = t1.elapsed().as_secs_f64();
         eprintln!("debian: import {import_secs:.1}s, apt update + 2 installs {apt_secs:.1}s");
-        Ok(Fixture { rootfs, install, import_secs, apt_secs })
+        Ok(Fixture {
+            rootfs,
+            install,
+            import_secs,
+            apt_secs,
+        })
     })
 }
 
@@ -300,13 +326,28 @@ fn shared(name: &str) -> Option<(MutexGuard<'static, ()>, Ctx, &'static Fixture)
 /// (a) apt-get update, apt-get install -y cowsay, and the cow.
 #[test]
 fn apt_install_cowsay() {
-    let Some((_g, ctx, fx)) = shared("apt_install_cowsay") else { return };
+    let Some((_g, ctx, fx)) = shared("apt_install_cowsay") else {
+        return;
+    };
     let out = &fx.install;
-    assert!(out.stdout.contains("< hello >") && out.stdout.contains("(oo)"), "no cow: {out}");
-    assert!(!out.stderr.contains("setgroups") && !out.stderr.contains("seteuid"), "apt hit an ID error: {out}");
-    eprintln!("debian: import {:.1}s, apt {:.1}s", fx.import_secs, fx.apt_secs);
+    assert!(
+        out.stdout.contains("< hello >") && out.stdout.contains("(oo)"),
+        "no cow: {out}"
+    );
+    assert!(
+        !out.stderr.contains("setgroups") && !out.stderr.contains("seteuid"),
+        "apt hit an ID error: {out}"
+    );
+    eprintln!(
+        "debian: import {:.1}s, apt {:.1}s",
+        fx.import_secs, fx.apt_secs
+    );
     // The package stays installed for the next container.
-    let again = run_ok(&ctx, &fx.rootfs, "/usr/games/cowsay moo; dpkg -s cowsay | grep '^Status'");
+    let again = run_ok(
+        &ctx,
+        &fx.rootfs,
+        "/usr/games/cowsay moo; dpkg -s cowsay | grep '^Status'",
+    );
     assert!(again.stdout.contains("< moo >"), "{again}");
     assert!(again.stdout.contains("install ok installed"), "{again}");
 }
@@ -317,9 +358,14 @@ fn apt_install_cowsay() {
 fn runc_rootless_fails() {
     let name = "runc_rootless_fails";
     let Some(tar) = setup(name) else { return };
-    let runc = ["/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc", "/usr/local/bin/runc"]
-        .into_iter()
-        .find(|p| Path::new(p).is_file());
+    let runc = [
+        "/usr/sbin/runc",
+        "/usr/bin/runc",
+        "/usr/local/sbin/runc",
+        "/usr/local/bin/runc",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).is_file());
     let Some(runc) = runc else {
         skip(name, "runc is not installed (apt-get install runc)");
         return;
@@ -335,15 +381,25 @@ fn runc_rootless_fails() {
         .timeout(STEP_TIMEOUT)
         .run();
     assert!(out.success(), "plain tar extraction as the user: {out}");
-    ctx.sh_cmd([runc, "spec", "--rootless"]).cwd(&dir).run().ok();
+    ctx.sh_cmd([runc, "spec", "--rootless"])
+        .cwd(&dir)
+        .run()
+        .ok();
     let b = Bundle { path: dir.clone() };
     let mappings = b.config()["linux"]["uidMappings"].clone();
-    assert_eq!(mappings.as_array().map(|a| a.len()), Some(1), "runc spec --rootless maps one ID: {mappings}");
+    assert_eq!(
+        mappings.as_array().map(|a| a.len()),
+        Some(1),
+        "runc spec --rootless maps one ID: {mappings}"
+    );
     b.edit(|v| {
         v["root"]["readonly"] = json!(false);
         v["process"]["terminal"] = json!(false);
-        v["process"]["args"] =
-            json!(["sh", "-c", "apt-get update && apt-get install -y cowsay && /usr/games/cowsay hello"]);
+        v["process"]["args"] = json!([
+            "sh",
+            "-c",
+            "apt-get update && apt-get install -y cowsay && /usr/games/cowsay hello"
+        ]);
     });
     let state = ctx.path("runc-state");
     let id = format!("rlrt-deb-runc-{}", std::process::id());
@@ -356,14 +412,36 @@ fn runc_rootless_fails() {
         .arg(&id)
         .timeout(STEP_TIMEOUT)
         .run();
-    let _ = ctx.sh_cmd([runc, "--root"]).arg(state.to_string_lossy()).args(["delete", "--force", &id]).run();
+    let _ = ctx
+        .sh_cmd([runc, "--root"])
+        .arg(state.to_string_lossy())
+        .args(["delete", "--force", &id])
+        .run();
     assert!(!out.timed_out, "{out}");
-    assert_ne!(out.code, Some(0), "apt-get under runc rootless unexpectedly worked: {out}");
+    assert_ne!(
+        out.code,
+        Some(0),
+        "apt-get under runc rootless unexpectedly worked: {out}"
+    );
     let all = format!("{}{}", out.stdout, out.stderr);
-    assert!(all.contains("setgroups"), "expected apt's setgroups failure: {out}");
-    assert!(all.contains("seteuid") || all.contains("setegid"), "expected apt's seteuid/setegid failure: {out}");
+    assert!(
+        all.contains("setgroups"),
+        "expected apt's setgroups failure: {out}"
+    );
+    assert!(
+        all.contains("seteuid") || all.contains("setegid"),
+        "expected apt's seteuid/setegid failure: {out}"
+    );
     assert!(!all.contains("(oo)"), "{out}");
-    eprintln!("debian: runc rootless: exit {:?}; {}", out.code, all.lines().filter(|l| l.starts_with("E:")).take(3).collect::<Vec<_>>().join(" | "));
+    eprintln!(
+        "debian: runc rootless: exit {:?}; {}",
+        out.code,
+        all.lines()
+            .filter(|l| l.starts_with("E:"))
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
     cleanup_dir(&ctx, &dir);
 }
 
@@ -372,7 +450,9 @@ fn runc_rootless_fails() {
 /// the xattr.
 #[test]
 fn dpkg_owners_and_setgid() {
-    let Some((_g, ctx, fx)) = shared("dpkg_owners_and_setgid") else { return };
+    let Some((_g, ctx, fx)) = shared("dpkg_owners_and_setgid") else {
+        return;
+    };
     let out = run_ok(
         &ctx,
         &fx.rootfs,
@@ -383,14 +463,17 @@ fn dpkg_owners_and_setgid() {
     );
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(&lines[0..2], &["6", "12"], "man is 6:12 on Debian: {out}");
-    let ls = lines.iter().find(|l| l.ends_with("/var/cache/man")).unwrap();
+    let ls = lines
+        .iter()
+        .find(|l| l.ends_with("/var/cache/man"))
+        .unwrap();
     let f: Vec<&str> = ls.split_whitespace().collect();
     assert_eq!((f[2], f[3]), ("6", "12"), "ls -ln /var/cache/man: {out}");
     let st = kv(&out.stdout);
     let want = [
         ("/var/cache/man", "6:12 755"),
         ("/usr/lib/x86_64-linux-gnu/utempter/utempter", "0:43 2755"), // installed by dpkg
-        ("/usr/bin/chage", "0:42 2755"),                               // from the imported tarball
+        ("/usr/bin/chage", "0:42 2755"),                              // from the imported tarball
         ("/usr/bin/su", "0:0 4755"),
         ("/var/mail", "0:8 2775"),
         ("/var/log/apt/term.log", "0:4 640"), // apt's chown(root:adm)
@@ -405,17 +488,31 @@ fn dpkg_owners_and_setgid() {
     let u = env().user.as_ref().unwrap();
     let man = fx.rootfs.join("var/cache/man");
     assert_eq!(fs::metadata(&man).unwrap().uid(), u.uid);
-    assert_eq!(xattr(&man).as_deref(), Some(&[0x08, 0x06, 0x10, 0x0c][..]), "xattr of {man:?}");
+    assert_eq!(
+        xattr(&man).as_deref(),
+        Some(&[0x08, 0x06, 0x10, 0x0c][..]),
+        "xattr of {man:?}"
+    );
     let ut = fx.rootfs.join("usr/lib/x86_64-linux-gnu/utempter/utempter");
     assert_eq!(fs::metadata(&ut).unwrap().mode() & 0o7777, 0o2755);
-    assert_eq!(xattr(&ut).as_deref(), Some(&[0x10, 43][..]), "xattr of {ut:?}");
-    assert_eq!(xattr(&fx.rootfs.join("usr/bin/su")), None, "0:0 has no xattr");
+    assert_eq!(
+        xattr(&ut).as_deref(),
+        Some(&[0x10, 43][..]),
+        "xattr of {ut:?}"
+    );
+    assert_eq!(
+        xattr(&fx.rootfs.join("usr/bin/su")),
+        None,
+        "0:0 has no xattr"
+    );
 }
 
 /// (d) useradd -m, su, chown -R, install -o, tar --same-owner round trips.
 #[test]
 fn useradd_su_chown_tar() {
-    let Some((_g, ctx, fx)) = shared("useradd_su_chown_tar") else { return };
+    let Some((_g, ctx, fx)) = shared("useradd_su_chown_tar") else {
+        return;
+    };
     let out = run_ok(
         &ctx,
         &fx.rootfs,
@@ -437,22 +534,36 @@ fn useradd_su_chown_tar() {
     );
     let s = &out.stdout;
     let get = |k: &str| -> String {
-        s.lines().find_map(|l| l.strip_prefix(&format!("{k} "))).unwrap_or_else(|| panic!("no {k} line: {out}")).to_string()
+        s.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k} ")))
+            .unwrap_or_else(|| panic!("no {k} line: {out}"))
+            .to_string()
     };
     let ids = get("ids");
     assert_eq!(ids, "1000:1000", "{out}");
     assert_eq!(get("home"), ids, "/home/alice owned by alice: {out}");
     assert_eq!(get("skel"), ids, "skeleton files owned by alice: {out}");
-    assert_eq!(get("su"), "uid=1000(alice) gid=1000(alice) groups=1000(alice)", "{out}");
+    assert_eq!(
+        get("su"),
+        "uid=1000(alice) gid=1000(alice) groups=1000(alice)",
+        "{out}"
+    );
     assert_eq!(get("su-c"), "1000 /home/alice", "{out}");
     // every directory and the file: alice:mail (1000:8)
     let chown_r = get("chownR");
     assert_eq!(chown_r.trim(), "4 1000:8;", "chown -R: {out}");
     assert_eq!(get("install"), "1000:43 2755", "{out}");
     assert_eq!(get("untar"), "1000:43 2755 1000:8", "tar round trip: {out}");
-    assert!(s.contains("1000/43") && s.contains("1000/8"), "tar recorded the owners: {out}");
+    assert!(
+        s.contains("1000/43") && s.contains("1000/8"),
+        "tar recorded the owners: {out}"
+    );
     // Across containers: alice's home is still hers.
-    let again = run_ok(&ctx, &fx.rootfs, "stat -c %u:%g /home/alice /srv/inst; su alice -c 'id -un'");
+    let again = run_ok(
+        &ctx,
+        &fx.rootfs,
+        "stat -c %u:%g /home/alice /srv/inst; su alice -c 'id -un'",
+    );
     assert_eq!(again.stdout, "1000:1000\n1000:43\nalice\n", "{again}");
 }
 
@@ -460,16 +571,23 @@ fn useradd_su_chown_tar() {
 /// container is deleted, by a new container on the same rootfs.
 #[test]
 fn ownership_survives_exec_and_restart() {
-    let Some((_g, ctx, fx)) = shared("ownership_survives_exec_and_restart") else { return };
+    let Some((_g, ctx, fx)) = shared("ownership_survives_exec_and_restart") else {
+        return;
+    };
     let b = bundle_on(&ctx, &fx.rootfs, &["sleep", "1000"]);
     let id = ctx.id();
     ctx.create_start(&b, &id);
     let ex = |script: &str| -> Out {
-        ctx.rt(["exec", &id, "sh", "-c", script]).timeout(STEP_TIMEOUT).run().ok()
+        ctx.rt(["exec", &id, "sh", "-c", script])
+            .timeout(STEP_TIMEOUT)
+            .run()
+            .ok()
     };
-    ex("set -e; mkdir -p /srv/persist/d; touch /srv/persist/f /srv/persist/d/g; \
+    ex(
+        "set -e; mkdir -p /srv/persist/d; touch /srv/persist/f /srv/persist/d/g; \
         chown 4242:4343 /srv/persist/f; chown -R 7:60 /srv/persist/d; chmod 2750 /srv/persist/d; \
-        chgrp 12 /srv/persist");
+        chgrp 12 /srv/persist",
+    );
     let want = "4242:4343 644 /srv/persist/f\n7:60 2750 /srv/persist/d\n7:60 644 /srv/persist/d/g\n0:12 755 /srv/persist\n";
     let probe = "stat -c '%u:%g %a %n' /srv/persist/f /srv/persist/d /srv/persist/d/g /srv/persist";
     let second = ex(probe);
@@ -491,7 +609,9 @@ fn ownership_survives_exec_and_restart() {
 /// what stat shows).
 #[test]
 fn dpkg_install_local_deb_with_owners() {
-    let Some((_g, ctx, fx)) = shared("dpkg_install_local_deb_with_owners") else { return };
+    let Some((_g, ctx, fx)) = shared("dpkg_install_local_deb_with_owners") else {
+        return;
+    };
     let out = run_ok(
         &ctx,
         &fx.rootfs,
@@ -506,7 +626,12 @@ fn dpkg_install_local_deb_with_owners() {
          stat -c '%u:%g %a %n' /opt/multi/spool /opt/multi/games /opt/multi/readme /opt/multi/bin/sg",
     );
     let (listing, installed) = out.stdout.split_once("---\n").unwrap();
-    for w in ["man/man ./opt/multi/spool/", "root/games ./opt/multi/games/", "4321/4321 ./opt/multi/readme", "root/utmp ./opt/multi/bin/sg"] {
+    for w in [
+        "man/man ./opt/multi/spool/",
+        "root/games ./opt/multi/games/",
+        "4321/4321 ./opt/multi/readme",
+        "root/utmp ./opt/multi/bin/sg",
+    ] {
         assert!(listing.contains(w), "the .deb records {w}: {out}");
     }
     let st = kv(installed);
@@ -516,10 +641,21 @@ fn dpkg_install_local_deb_with_owners() {
         ("/opt/multi/readme", "4321:4321 644"),
         ("/opt/multi/bin/sg", "0:43 2755"),
     ] {
-        assert_eq!(st.get(p).map(String::as_str), Some(w), "{p} after dpkg -i: {out}");
+        assert_eq!(
+            st.get(p).map(String::as_str),
+            Some(w),
+            "{p} after dpkg -i: {out}"
+        );
     }
-    let again = run_ok(&ctx, &fx.rootfs, "dpkg -s rlrt-multi | grep ^Status; stat -c %u:%g /opt/multi/spool");
-    assert_eq!(again.stdout, "Status: install ok installed\n6:12\n", "{again}");
+    let again = run_ok(
+        &ctx,
+        &fx.rootfs,
+        "dpkg -s rlrt-multi | grep ^Status; stat -c %u:%g /opt/multi/spool",
+    );
+    assert_eq!(
+        again.stdout, "Status: install ok installed\n6:12\n",
+        "{again}"
+    );
 }
 
 /// Rootless import: what `rootlessrt fakeroot -- tar` and `umoci unpack
@@ -531,7 +667,9 @@ fn dpkg_install_local_deb_with_owners() {
 fn import_fakeroot_and_umoci_agree() {
     let name = "import_fakeroot_and_umoci_agree";
     let Some(tar) = setup(name) else { return };
-    if !Path::new("/usr/bin/umoci").is_file() && Command::new("umoci").arg("--version").output().is_err() {
+    if !Path::new("/usr/bin/umoci").is_file()
+        && Command::new("umoci").arg("--version").output().is_err()
+    {
         skip(name, "umoci is not installed (apt-get install umoci)");
         return;
     }
@@ -539,8 +677,15 @@ fn import_fakeroot_and_umoci_agree() {
     let fr = ctx.path("fr");
     let um = ctx.path("um");
     let imp = import(&ctx, &tar, &["--no-spec", &fr.to_string_lossy()]);
-    assert!(imp.stderr.contains("8 device nodes are placeholder files"), "{imp}");
-    import(&ctx, &tar, &["--via", "umoci", "--no-terminal", &um.to_string_lossy()]);
+    assert!(
+        imp.stderr.contains("8 device nodes are placeholder files"),
+        "{imp}"
+    );
+    import(
+        &ctx,
+        &tar,
+        &["--via", "umoci", "--no-terminal", &um.to_string_lossy()],
+    );
     let list = |root: &Path| -> String {
         let out = ctx
             .sh_cmd([env().bin.to_string_lossy().as_ref(), "fakeroot", "--", "sh", "-c"])
@@ -563,21 +708,55 @@ fn import_fakeroot_and_umoci_agree() {
         }
     }
     // only /dev/* device nodes may differ: c... from the tracer, -... from umoci
-    let bad: Vec<&String> = diffs.iter().filter(|d| !(d.contains(" ./dev/") && d.contains("crw-rw-rw-"))).collect();
-    assert!(bad.is_empty(), "fakeroot and umoci imports differ:\n{}", bad.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n"));
-    for p in ["0:42 -rwxr-sr-x ./usr/bin/chage", "0:0 -rwsr-xr-x ./usr/bin/su", "0:8 drwxrwsr-x ./var/mail", "0:42 -rw-r----- ./etc/shadow"] {
+    let bad: Vec<&String> = diffs
+        .iter()
+        .filter(|d| !(d.contains(" ./dev/") && d.contains("crw-rw-rw-")))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "fakeroot and umoci imports differ:\n{}",
+        bad.iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    for p in [
+        "0:42 -rwxr-sr-x ./usr/bin/chage",
+        "0:0 -rwsr-xr-x ./usr/bin/su",
+        "0:8 drwxrwsr-x ./var/mail",
+        "0:42 -rw-r----- ./etc/shadow",
+    ] {
         assert!(a.contains(p) && b.contains(p), "{p} in both listings");
     }
     // umoci's encoding (uid 0xFFFFFFFF = not overridden) vs ours (field omitted)
-    assert_eq!(xattr(&um.join("rootfs/usr/bin/chage")).as_deref(), Some(&[0x08, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x10, 0x2a][..]));
-    assert_eq!(xattr(&fr.join("rootfs/usr/bin/chage")).as_deref(), Some(&[0x10, 0x2a][..]));
+    assert_eq!(
+        xattr(&um.join("rootfs/usr/bin/chage")).as_deref(),
+        Some(&[0x08, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x10, 0x2a][..])
+    );
+    assert_eq!(
+        xattr(&fr.join("rootfs/usr/bin/chage")).as_deref(),
+        Some(&[0x10, 0x2a][..])
+    );
     // A container on umoci's bundle (config from spec --rootless) sees the owners.
     let b = Bundle { path: um.clone() };
     b.edit(|v: &mut Value| {
-        v["process"]["args"] = json!(["sh", "-c", "stat -c '%u:%g %a %n' /usr/bin/chage /var/mail; su -s /bin/sh nobody -c 'id -u'"]);
+        v["process"]["args"] = json!([
+            "sh",
+            "-c",
+            "stat -c '%u:%g %a %n' /usr/bin/chage /var/mail; su -s /bin/sh nobody -c 'id -u'"
+        ]);
     });
     let id = ctx.id();
-    let out = ctx.rt(["run", "--bundle"]).arg(um.to_string_lossy()).arg(&id).timeout(STEP_TIMEOUT).run().ok();
-    assert_eq!(out.stdout, "0:42 2755 /usr/bin/chage\n0:8 2775 /var/mail\n65534\n", "{out}");
+    let out = ctx
+        .rt(["run", "--bundle"])
+        .arg(um.to_string_lossy())
+        .arg(&id)
+        .timeout(STEP_TIMEOUT)
+        .run()
+        .ok();
+    assert_eq!(
+        out.stdout, "0:42 2755 /usr/bin/chage\n0:8 2775 /var/mail\n65534\n",
+        "{out}"
+    );
     cleanup_dir(&ctx, &ctx.dir.clone());
 }
