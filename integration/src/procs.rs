@@ -237,6 +237,16 @@ impl Snapshot {
             "state dir {:?} left after delete",
             self.state_dir
         );
+        loop {
+            let strays = self.strays();
+            if strays.is_empty() {
+                break;
+            }
+            if Instant::now() > deadline {
+                panic!("processes still refer to the container after delete: {strays:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let m = mounts_under(&self.bundle);
         assert!(
             m.is_empty(),
@@ -252,6 +262,35 @@ impl Snapshot {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Live processes outside the recorded tree that still belong to the
+    /// container: a command line naming its id, or a cwd/root inside the
+    /// bundle (as seen from this mount namespace).
+    pub fn strays(&self) -> Vec<Proc> {
+        let id = self
+            .state_dir
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let bundle = self.bundle.to_string_lossy().into_owned();
+        let inside = |link: &str| {
+            fs::read_link(link)
+                .map(|p| {
+                    let p = p.to_string_lossy().into_owned();
+                    p == bundle || p.starts_with(&format!("{bundle}/"))
+                })
+                .unwrap_or(false)
+        };
+        all()
+            .into_iter()
+            .filter(|p| p.state != 'Z' && p.pid != std::process::id() as i32)
+            .filter(|p| {
+                (!id.is_empty() && p.cmdline.split(' ').any(|w| w == id))
+                    || inside(&format!("/proc/{}/cwd", p.pid))
+                    || inside(&format!("/proc/{}/root", p.pid))
+            })
+            .collect()
     }
 
     /// Every process of the snapshot has exited (zombies count as exited).
