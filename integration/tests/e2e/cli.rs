@@ -1,6 +1,6 @@
 //! --version, features, spec, --log/--log-format json.
 
-use integration::{looks_rfc3339, matrix, Ctx};
+use integration::{env, looks_rfc3339, matrix, Ctx};
 use serde_json::Value;
 
 fn version_features_spec(ctx: &Ctx) {
@@ -58,6 +58,51 @@ fn version_features_spec(ctx: &Ctx) {
     out.assert_clean_error(&["exist"]);
 }
 matrix!(version_features_spec: user, root);
+
+/// `hack/busybox-bundle.sh --spec DIR` as the user builds a bundle that runs.
+fn busybox_bundle_script(ctx: &Ctx) {
+    let dir = ctx.path("bb");
+    let out = ctx
+        .sh_cmd(["bash", "-s", "--", "--spec"])
+        .arg(dir.to_string_lossy())
+        .env("RLRT", &env().bin.to_string_lossy())
+        .stdin(env().bundle_script.clone())
+        .run()
+        .ok();
+    assert!(
+        dir.join("config.json").is_file(),
+        "--spec wrote no config.json: {out}"
+    );
+    for f in ["bin/busybox", "bin/sh", "etc/passwd", "etc/group"] {
+        assert!(dir.join("rootfs").join(f).exists(), "rootfs lacks {f}");
+    }
+    let (uid, _) = ctx.ids_of_runtime();
+    let md = std::fs::metadata(dir.join("rootfs/bin/busybox")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&md),
+        uid,
+        "bundle not owned by the user"
+    );
+    let b = integration::Bundle { path: dir };
+    b.edit(|v| {
+        v["process"]["terminal"] = serde_json::json!(false);
+        v["process"]["args"] = serde_json::json!([
+            "sh",
+            "-c",
+            "grep -c root /etc/passwd; ls /bin /sbin /usr/bin /usr/sbin | wc -l"
+        ]);
+    });
+    let id = ctx.id();
+    let out = ctx
+        .rt(["run", "--bundle", &b.path.to_string_lossy(), &id])
+        .run()
+        .ok();
+    let mut lines = out.stdout.lines();
+    assert_eq!(lines.next(), Some("1"), "{out}");
+    let applets: usize = lines.next().unwrap_or("0").trim().parse().unwrap_or(0);
+    assert!(applets > 200, "busybox applets missing: {out}");
+}
+matrix!(busybox_bundle_script: user);
 
 /// `--log FILE --log-format json`: JSON lines containerd can parse, the last
 /// error line carrying `msg` and an RFC3339 `time`.
