@@ -174,7 +174,11 @@ echo
 done_step
 
 echo
-echo "${G}${B}demo: done in $(( $(date +%s) - t_all ))s.${N} As $user, try it by hand:"
-echo "    sudo -iu $user"
-echo "    cd $dir && rootlessrt run -b . mybox     # after editing process.args in config.json, or:"
-echo "    jq '.process.args=[\"bash\"] | .process.terminal=true' config.json >c && mv c config.json && rootlessrt run mybox"
+echo "${G}${B}demo: done in $(( $(date +%s) - t_all ))s.${N} Now by hand, as $user (no root, no subuid):"
+echo "    su - $user                      # or: sudo -iu $user / runuser -l $user"
+echo "    cd $dir"
+echo "    jq '.process.args=[\"bash\"] | .process.terminal=true' config.json >c && mv c config.json"
+echo "    rootlessrt run box              # a root shell: apt-get install ..., useradd -m alice, su alice, ls -l"
+echo "    # keep one running and exec into it: args [\"sleep\",\"infinity\"], terminal false, then"
+echo "    # rootlessrt run -d box; rootlessrt exec -t box bash; rootlessrt delete -f box"
+echo "    # guide: $repo/docs/user-guide.md"
