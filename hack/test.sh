@@ -67,6 +67,10 @@ cargo build --workspace || die "build failed"
 step fmt cargo fmt --all -- --check
 step clippy cargo clippy --workspace --all-targets -- -D warnings
 step test cargo test --workspace -- --test-threads="${RLRT_TEST_THREADS:-4}"
+if [ "$(id -u)" = 0 ] && command -v containerd >/dev/null; then
+  # A real containerd (runc v2 shim) driving the runtime as root.
+  step containerd hack/containerd-smoke.sh target/debug/rootlessrt
+fi
 
 if [ "$(dev_null_state)" != "$want_dev_null" ]; then
   echo "test.sh: the host's /dev/null was changed by the tests: $(dev_null_state)" >&2

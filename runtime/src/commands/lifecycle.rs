@@ -51,9 +51,16 @@ pub fn kill(root: &Path, id: &str, signal: Option<&str>, all: bool) -> Result<()
             Err(e) => bail!("cannot send {sig} to container {id:?}: {e}"),
         }
     }
-    // A signal-paused container must see SIGKILL/SIGTERM take effect.
-    if h.meta.paused_by_signal && matches!(sig, Signal::SIGKILL) {
-        procs::signal_all(pid, Signal::SIGCONT);
+    // A paused container must see SIGKILL take effect, as with runc.
+    if h.status() == ContainerStatus::Paused && matches!(sig, Signal::SIGKILL) {
+        if h.meta.paused_by_signal {
+            procs::signal_all(pid, Signal::SIGCONT);
+        } else {
+            let mut h = h;
+            if let Err(e) = h.container.resume() {
+                tracing::debug!("kill {id}: thaw: {e}");
+            }
+        }
     }
     Ok(())
 }
@@ -85,6 +92,12 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     if let Some(pid) = h.pid().filter(|_| status != ContainerStatus::Stopped) {
         procs::signal_all(pid, Signal::SIGKILL);
         procs::signal_all(pid, Signal::SIGCONT);
+        if status == ContainerStatus::Paused && !h.meta.paused_by_signal {
+            // Frozen tasks cannot die until their freezer cgroup thaws.
+            if let Err(e) = h.container.resume() {
+                tracing::debug!("delete {id}: thaw: {e}");
+            }
+        }
         if !procs::wait_gone(pid, Duration::from_secs(10)) {
             bail!("cannot delete container {id:?}: its processes did not exit after SIGKILL");
         }
