@@ -6,8 +6,8 @@
 #   --quick          CI smoke: a few runs, small workloads, no dpkg/apt, small
 #                    scale test (well under a minute once the assets exist)
 #   --only LIST      comma-separated sections: lifecycle,memory,workloads,scale
-#   --runs N         timed runs per case (default 30 lifecycle / 5 workloads;
-#                    --quick: 5 / 3)
+#   --runs N         timed runs per case (default: lifecycle 30; workloads 7,
+#                    dpkg 5, apt 3; with --quick: 5 and 3)
 #   --with-pkg       run the dpkg/apt workloads in --quick mode too
 #   --fsync          let dpkg fsync each file (default --force-unsafe-io: on a
 #                    shared VM disk the fsync latency swamps everything else)
