@@ -52,3 +52,19 @@ pub fn wait_exit_code(pid: i32) -> i32 {
         }
     }
 }
+
+/// Runs `pid` in the foreground: forwards our signals to it, copies its
+/// terminal (if we hold the pty master) and returns its exit code.
+pub fn foreground(pid: i32, master: Option<std::os::fd::OwnedFd>) -> anyhow::Result<i32> {
+    forward_signals(pid);
+    let proxy = match master {
+        Some(m) => Some(crate::tty::proxy(m)?),
+        None => None,
+    };
+    let code = wait_exit_code(pid);
+    if let Some((raw, out)) = proxy {
+        let _ = out.join();
+        drop(raw);
+    }
+    Ok(code)
+}

@@ -158,15 +158,6 @@ pub fn exec(global: &Global, root: &Path, e: &Exec) -> Result<i32> {
         Some(l) => Some(l.receive()?),
         None => None,
     };
-    crate::wait::forward_signals(pid);
-    let proxy = match master {
-        Some(m) => Some(crate::tty::proxy(m)?),
-        None => None,
-    };
-    let code = crate::wait::wait_exit_code(pid);
-    if let Some((raw, out)) = proxy {
-        let _ = out.join();
-        drop(raw);
-    }
+    let code = crate::wait::foreground(pid, master)?;
     Ok(code)
 }

@@ -41,16 +41,7 @@ pub fn run(global: &Global, r: &Run) -> Result<i32> {
     if r.detach {
         return Ok(0);
     }
-    crate::wait::forward_signals(pid);
-    let proxy = match master {
-        Some(m) => Some(crate::tty::proxy(m)?),
-        None => None,
-    };
-    let code = crate::wait::wait_exit_code(pid);
-    if let Some((raw, out)) = proxy {
-        let _ = out.join();
-        drop(raw);
-    }
+    let code = crate::wait::foreground(pid, master)?;
     if !r.keep {
         crate::commands::lifecycle::delete(&root, &c.id, true)?;
     }
