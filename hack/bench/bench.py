@@ -129,6 +129,7 @@ class Case:
         peak = 0
         ok = True
         for n, argv in enumerate(self.steps(i)):
+            argv = CFG["pin_prefix"] + argv
             tries = 0
             while True:
                 r = run_proc(argv, env=self.env, timeout=CFG["timeout"])
@@ -997,6 +998,11 @@ def main():
     ap.add_argument("--runs", type=int, default=0, help="override the number of timed runs")
     ap.add_argument("--with-pkg", action="store_true", help="dpkg/apt workloads also in --quick")
     ap.add_argument("--timeout", type=int, default=900)
+    ap.add_argument("--pin", default="",
+                    help="run every measured command under `taskset -c PIN` (one CPU: no "
+                         "cross-CPU wake-ups between tracer and tracee)")
+    ap.add_argument("--workloads", default="stat,tar,fork,dpkg,apt",
+                    help="comma-separated subset of the fake-root workloads")
     ap.add_argument("--fsync", action="store_true",
                     help="let dpkg fsync every file (default: --force-unsafe-io, see docs)")
     ap.add_argument("--out", required=True, help="markdown output file (JSON next to it)")
@@ -1005,7 +1011,8 @@ def main():
                busybox_rootfs=a.busybox_rootfs, debian_rootfs=a.debian_rootfs,
                base_config=a.base_config, inroot=a.inroot, timeout=a.timeout,
                apt_pkgs=a.apt_pkgs.split(), apt_top=a.apt_top.split(), with_pkg=a.with_pkg,
-               cgroup_note=a.cgroup_note, fsync=a.fsync, rootfs_import=a.rootfs_import,
+               cgroup_note=a.cgroup_note, fsync=a.fsync,
+               pin_prefix=["taskset", "-c", a.pin] if a.pin else [], rootfs_import=a.rootfs_import,
                load_start=" ".join(loadavg()), token=f"{os.getpid()}-{int(time.time())}")
     os.makedirs(os.path.join(a.work, "xdg"), exist_ok=True)
     only = set(a.only.split(","))
@@ -1019,10 +1026,12 @@ def main():
     md.append(f"# rootlessrt benchmark ({'quick' if quick else 'full'} run)\n")
     md.append(f"- date: {m['date']}; load average at start: {m['load_start']}")
     md.append(f"- machine: {m['cpu']}, {m['cpus']} CPUs, {m['mem']}; {m['os']}, kernel {m['kernel']}")
-    md.append(f"- rootlessrt: {m['rootlessrt']} ({m['rootlessrt_build']} build, git {m['git']})")
+    md.append(f"- rootlessrt: {m['rootlessrt']} ({m['rootlessrt_build']}; checkout at git {m['git']})")
     md.append(f"- peers: {m['runc']}; {m['crun']}; proot {m['proot']}; {m['fakeroot']}")
     md.append(f"- user: uid {m['user']}; cgroups: {m['cgroup']}")
     md.append(f"- Debian rootfs import: {m['rootfs_import']}")
+    if a.pin:
+        md.append(f"- **pinned**: every measured command ran under `taskset -c {a.pin}`")
     md.append("- every figure is wall time of whole processes; median of the runs after "
               "warm-up, peers interleaved round-robin in the same run\n")
     header_end = len(md)
@@ -1100,7 +1109,7 @@ def main():
         md.append("Every variant runs `/bin/sh -c WORKLOAD` chrooted into the same rootfs, "
                   "with host /dev and /proc bound in (hack/bench/inroot.sh); only the identity "
                   "emulation differs. Ratios divide medians of the same run.\n")
-        wl = workload_groups(quick)
+        wl = [g for g in workload_groups(quick) if g[0] in a.workloads.split(",")]
         for wkey, wlabel, cases in wl:
             n = wl_runs
             if not a.runs and not quick:

@@ -11,6 +11,9 @@
 #   --with-pkg       run the dpkg/apt workloads in --quick mode too
 #   --fsync          let dpkg fsync each file (default --force-unsafe-io: on a
 #                    shared VM disk the fsync latency swamps everything else)
+#   --workloads LIST subset of stat,tar,fork,dpkg,apt
+#   --pin CPU        run every measured command under `taskset -c CPU` (shows
+#                    how much of the tracer's cost is cross-CPU wake-ups)
 #   -o FILE          markdown output (default hack/bench/results/latest.md;
 #                    a .json with every sample is written next to it)
 #
@@ -46,6 +49,8 @@ while [ $# -gt 0 ]; do
     --runs) pyargs+=(--runs "${2:?}"); shift ;;
     --with-pkg) pyargs+=(--with-pkg) ;;
     --fsync) pyargs+=(--fsync) ;;
+    --pin) pyargs+=(--pin "${2:?}"); shift ;;
+    --workloads) pyargs+=(--workloads "${2:?}"); shift ;;
     -o) out=${2:?}; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d'; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
@@ -67,7 +72,8 @@ if [ -z "$bin" ]; then
   elif [ -x "$repo/target/debug/rootlessrt" ]; then bin=$repo/target/debug/rootlessrt; build=debug
   else die "no rootlessrt binary: cargo build --release -p rootlessrt"; fi
 fi
-[ "$build" = debug ] && say "warning: using a DEBUG build ($bin): lifecycle figures will be pessimistic"
+build="$build, binary of $(date -u -r "$bin" '+%Y-%m-%d %H:%M UTC')"
+case "$build" in debug*) say "warning: using a DEBUG build ($bin): lifecycle figures will be pessimistic" ;; esac
 mkdir -p "$work"
 chown "$user": "$work"
 as_user mkdir -p "$work/bin" "$work/bundles" "$work/state" "$work/results" "$work/xdg"
