@@ -266,7 +266,8 @@ def table(cases, baselines, extra_cols=(), rss=True, min_ratio=True):
     lines = ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
     for c in cases:
         if c.na is not None:
-            row = [c.label, c.na] + [""] * (len(hdr) - 2)
+            na = c.na if len(c.na) <= 220 else c.na[:100] + " … " + c.na[-110:]
+            row = [c.label, na.replace("|", "\\|")] + [""] * (len(hdr) - 2)
         else:
             row = [c.label, fmt_t(c.median()), fmt_t(min(c.walls)), fmt_t(max(c.walls)),
                    str(len(c.walls)) + (f" ({c.failures} failed)" if c.failures else "")]
