@@ -462,20 +462,7 @@ mod tests {
     use super::*;
 
     fn root() -> Creds {
-        let all = cap_valid_mask();
-        Creds::new(
-            0,
-            0,
-            &[],
-            CapSets {
-                effective: all,
-                permitted: all,
-                inheritable: 0,
-                ambient: 0,
-                bounding: all,
-            },
-            false,
-        )
+        Creds::new(0, 0, &[], CapSets::full(), false)
     }
 
     #[test]

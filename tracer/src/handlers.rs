@@ -436,6 +436,30 @@ impl Tracer {
     }
 
     /// Fake view of a stat result's inode.
+    /// The file a path-taking call names: `fd_call` for the fd-only forms
+    /// (fchown, fstat); an empty or NULL path with AT_EMPTY_PATH means the
+    /// dirfd itself.
+    fn target(
+        &mut self,
+        tid: i32,
+        dirfd: i32,
+        path_ptr: u64,
+        flags: i32,
+        fd_call: bool,
+    ) -> Result<Resolved, i32> {
+        let empty_ok = flags & libc::AT_EMPTY_PATH != 0;
+        let path = if fd_call || (path_ptr == 0 && empty_ok) {
+            Vec::new()
+        } else {
+            self.read_path(tid, path_ptr)?
+        };
+        if fd_call && dirfd < 0 {
+            return Err(libc::EBADF);
+        }
+        let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
+        self.resolve(tid, dirfd, &path, follow, empty_ok)
+    }
+
     fn fake_for(&mut self, r: &Resolved, m: &Meta) -> Fake {
         self.owners.lookup(&r.path, r.follow, m)
     }
@@ -455,19 +479,7 @@ impl Tracer {
         if flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) != 0 {
             return ret(Err(libc::EINVAL));
         }
-        let path = if fd_call {
-            Vec::new()
-        } else {
-            match self.read_path(tid, path_ptr) {
-                Ok(p) => p,
-                Err(e) => return ret(Err(e)),
-            }
-        };
-        if fd_call && dirfd < 0 {
-            return ret(Err(libc::EBADF));
-        }
-        let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
-        let r = match self.resolve(tid, dirfd, &path, follow, flags & libc::AT_EMPTY_PATH != 0) {
+        let r = match self.target(tid, dirfd, path_ptr, flags, fd_call) {
             Ok(r) => r,
             Err(e) => return ret(Err(e)),
         };
@@ -595,19 +607,7 @@ impl Tracer {
         if flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH | libc::AT_NO_AUTOMOUNT) != 0 {
             return ret(Err(libc::EINVAL));
         }
-        let path = if fd_call || (path_ptr == 0 && flags & libc::AT_EMPTY_PATH != 0) {
-            Vec::new()
-        } else {
-            match self.read_path(tid, path_ptr) {
-                Ok(p) => p,
-                Err(e) => return ret(Err(e)),
-            }
-        };
-        if fd_call && dirfd < 0 {
-            return ret(Err(libc::EBADF));
-        }
-        let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
-        let r = match self.resolve(tid, dirfd, &path, follow, flags & libc::AT_EMPTY_PATH != 0) {
+        let r = match self.target(tid, dirfd, path_ptr, flags, fd_call) {
             Ok(r) => r,
             Err(e) => return ret(Err(e)),
         };
@@ -636,16 +636,7 @@ impl Tracer {
     ) -> Action {
         self.stat_calls += 1;
         let dirfd = dirfd as i32;
-        let path = if path_ptr == 0 && flags & libc::AT_EMPTY_PATH != 0 {
-            Vec::new()
-        } else {
-            match self.read_path(tid, path_ptr) {
-                Ok(p) => p,
-                Err(e) => return ret(Err(e)),
-            }
-        };
-        let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
-        let r = match self.resolve(tid, dirfd, &path, follow, flags & libc::AT_EMPTY_PATH != 0) {
+        let r = match self.target(tid, dirfd, path_ptr, flags, false) {
             Ok(r) => r,
             Err(e) => return ret(Err(e)),
         };
