@@ -3,13 +3,13 @@
 
 use crate::arch::Regs;
 use crate::creds::{cap_valid_mask, Creds, CAP_CHOWN, CAP_MKNOD};
-use crate::mem;
-use crate::owners::{errno, Fake, Meta};
+use crate::fsview::{do_stat, fix_errno, Resolved};
+use crate::mem::{self, Via};
+use crate::owners::{errno, Meta};
 use crate::syscalls::{Row, Sys};
 use crate::tracer::{Action, Pending, Tracer};
 use crate::xattr;
 use crate::Mode;
-use std::os::fd::{FromRawFd, OwnedFd};
 
 const PATH_MAX: usize = 4096;
 const NONE: u32 = u32::MAX;
@@ -25,47 +25,18 @@ fn as_id(v: u64) -> u32 {
     v as u32
 }
 
-/// A tracee path made usable by the tracer (NUL-terminated).
-pub struct Resolved {
-    pub path: Vec<u8>,
-    pub follow: bool,
-    _fd: Option<OwnedFd>,
-}
-
-fn cstr(v: &mut Vec<u8>) {
-    v.push(0);
-}
-
 fn is_hidden(name: &[u8]) -> bool {
     name == &xattr::NAME_C[..xattr::NAME_C.len() - 1]
         || name == &xattr::DEV_NAME_C[..xattr::DEV_NAME_C.len() - 1]
 }
 
-/// fstatat through a resolved path.
-fn do_stat(r: &Resolved, extra_flags: i32) -> Result<libc::stat, i32> {
-    // SAFETY: zeroed stat is valid; the path is NUL-terminated.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    let flags = extra_flags
-        | if r.follow {
-            0
-        } else {
-            libc::AT_SYMLINK_NOFOLLOW
-        };
-    // SAFETY: as above.
-    let rc = unsafe { libc::fstatat(libc::AT_FDCWD, r.path.as_ptr().cast(), &mut st, flags) };
-    if rc == 0 {
-        Ok(st)
-    } else {
-        Err(errno())
-    }
-}
-
-fn bytes_of<T>(v: &T) -> &[u8] {
-    // SAFETY: T is a plain-old-data kernel struct (stat/statx); we view its bytes.
-    unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>()) }
-}
-
 impl Tracer {
+    /// Read a path argument (without NUL).
+    fn read_path(&mut self, tid: i32, addr: u64) -> Result<Vec<u8>, i32> {
+        let mut v = Vec::new();
+        mem::read_cstr(tid, addr, PATH_MAX - 1, &mut v).map(|_| v)
+    }
+
     fn creds(&mut self, tid: i32) -> &mut Creds {
         let initial = &self.initial;
         &mut self
@@ -76,128 +47,6 @@ impl Tracer {
                 pending: Pending::None,
             })
             .creds
-    }
-
-    /// Read a path argument into `self.buf` (without NUL).
-    fn read_path(&mut self, tid: i32, addr: u64) -> Result<Vec<u8>, i32> {
-        let mut v = std::mem::take(&mut self.buf);
-        let r = mem::read_cstr(tid, addr, PATH_MAX - 1, &mut v);
-        let out = v.clone();
-        self.buf = v;
-        r.map(|_| out)
-    }
-
-    /// Resolve (dirfd, path) as the tracee would. `empty`: the call allows an empty path (AT_EMPTY_PATH).
-    pub fn resolve(
-        &self,
-        tid: i32,
-        dirfd: i32,
-        path: &[u8],
-        follow: bool,
-        empty: bool,
-    ) -> Result<Resolved, i32> {
-        let base = |v: &mut Vec<u8>| -> Result<(), i32> {
-            use std::io::Write;
-            if dirfd == libc::AT_FDCWD {
-                let _ = write!(v, "/proc/{tid}/cwd");
-            } else if dirfd >= 0 {
-                let _ = write!(v, "/proc/{tid}/fd/{dirfd}");
-            } else {
-                return Err(libc::EBADF);
-            }
-            Ok(())
-        };
-        let mut p = Vec::with_capacity(path.len() + 32);
-        if path.is_empty() {
-            if !empty {
-                return Err(libc::ENOENT);
-            }
-            base(&mut p)?;
-            cstr(&mut p);
-            return Ok(Resolved {
-                path: p,
-                follow: true,
-                _fd: None,
-            });
-        }
-        if path[0] == b'/' {
-            if self.divergent {
-                return self.resolve_in_root(tid, path, follow);
-            }
-            p.extend_from_slice(path);
-        } else {
-            base(&mut p)?;
-            p.push(b'/');
-            p.extend_from_slice(path);
-        }
-        cstr(&mut p);
-        Ok(Resolved {
-            path: p,
-            follow,
-            _fd: None,
-        })
-    }
-
-    /// Absolute path of a tracee whose root may differ from ours: openat2(RESOLVE_IN_ROOT).
-    fn resolve_in_root(&self, tid: i32, path: &[u8], follow: bool) -> Result<Resolved, i32> {
-        let root = format!("/proc/{tid}/root\0");
-        // SAFETY: NUL-terminated path.
-        let rfd = unsafe {
-            libc::open(
-                root.as_ptr().cast(),
-                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
-        };
-        if rfd < 0 {
-            return Err(errno());
-        }
-        // SAFETY: rfd is a fresh fd we own.
-        let _root = unsafe { OwnedFd::from_raw_fd(rfd) };
-        let mut p = path.to_vec();
-        cstr(&mut p);
-        // struct open_how { u64 flags; u64 mode; u64 resolve; }
-        let how: [u64; 3] = [
-            (libc::O_PATH | libc::O_CLOEXEC | if follow { 0 } else { libc::O_NOFOLLOW }) as u64,
-            0,
-            libc::RESOLVE_IN_ROOT,
-        ];
-        // SAFETY: `how` has the layout of struct open_how; the path is NUL-terminated.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                rfd,
-                p.as_ptr(),
-                how.as_ptr(),
-                std::mem::size_of_val(&how),
-            )
-        };
-        if fd < 0 {
-            return Err(errno());
-        }
-        // SAFETY: fresh fd.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-        use std::os::fd::AsRawFd;
-        let mut path = format!("/proc/self/fd/{}", fd.as_raw_fd()).into_bytes();
-        cstr(&mut path);
-        Ok(Resolved {
-            path,
-            follow: true,
-            _fd: Some(fd),
-        })
-    }
-
-    /// ENOENT through /proc/<tid>/fd/N means the fd does not exist: EBADF.
-    fn fix_errno(&self, tid: i32, dirfd: i32, e: i32) -> i32 {
-        if e == libc::ENOENT && dirfd >= 0 {
-            let p = format!("/proc/{tid}/fd/{dirfd}\0");
-            // SAFETY: NUL-terminated.
-            let mut st: libc::stat = unsafe { std::mem::zeroed() };
-            // SAFETY: as above.
-            if unsafe { libc::lstat(p.as_ptr().cast(), &mut st) } != 0 {
-                return libc::EBADF;
-            }
-        }
-        e
     }
 
     pub fn handle(&mut self, tid: i32, regs: &mut Regs, row: &Row) -> Action {
@@ -302,18 +151,11 @@ impl Tracer {
             Sys::Fchownat => self.chown(tid, a(0), a(1), a(2), a(3), a(4) as i32, false),
             Sys::Mknod => self.mknod(tid, regs, libc::AT_FDCWD as u64, 0),
             Sys::Mknodat => self.mknod(tid, regs, a(0), 1),
-            Sys::Stat => self.stat(tid, libc::AT_FDCWD as u64, a(0), a(1), 0, false),
-            Sys::Lstat => self.stat(
-                tid,
-                libc::AT_FDCWD as u64,
-                a(0),
-                a(1),
-                libc::AT_SYMLINK_NOFOLLOW,
-                false,
-            ),
-            Sys::Fstat => self.stat(tid, a(0), 0, a(1), libc::AT_EMPTY_PATH, true),
-            Sys::Newfstatat => self.stat(tid, a(0), a(1), a(2), a(3) as i32, false),
-            Sys::Statx => self.statx(tid, a(0), a(1), a(2) as i32, a(3) as u32, a(4)),
+            Sys::Stat | Sys::Lstat | Sys::Fstat | Sys::Newfstatat | Sys::Statx => {
+                let args = [a(0), a(1), a(2), a(3), a(4), a(5)];
+                let r = self.fs.answer(Via::Tracer, tid, row.sys, &args);
+                ret(r.unwrap_or(Err(libc::ENOSYS)))
+            }
             Sys::Listxattr => {
                 self.listxattr(tid, libc::AT_FDCWD as u64, a(0), a(1), a(2), true, false)
             }
@@ -335,7 +177,7 @@ impl Tracer {
                 Action::Native
             }
             Sys::RootChange => {
-                self.divergent = true;
+                self.fs.set_divergent();
                 Action::Native
             }
         }
@@ -435,35 +277,6 @@ impl Tracer {
         ret(self.creds(tid).capset(e & m, p & m, inh & m))
     }
 
-    /// Fake view of a stat result's inode.
-    /// The file a path-taking call names: `fd_call` for the fd-only forms
-    /// (fchown, fstat); an empty or NULL path with AT_EMPTY_PATH means the
-    /// dirfd itself.
-    fn target(
-        &mut self,
-        tid: i32,
-        dirfd: i32,
-        path_ptr: u64,
-        flags: i32,
-        fd_call: bool,
-    ) -> Result<Resolved, i32> {
-        let empty_ok = flags & libc::AT_EMPTY_PATH != 0;
-        let path = if fd_call || (path_ptr == 0 && empty_ok) {
-            Vec::new()
-        } else {
-            self.read_path(tid, path_ptr)?
-        };
-        if fd_call && dirfd < 0 {
-            return Err(libc::EBADF);
-        }
-        let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
-        self.resolve(tid, dirfd, &path, follow, empty_ok)
-    }
-
-    fn fake_for(&mut self, r: &Resolved, m: &Meta) -> Fake {
-        self.owners.lookup(&r.path, r.follow, m)
-    }
-
     #[allow(clippy::too_many_arguments)]
     fn chown(
         &mut self,
@@ -479,7 +292,10 @@ impl Tracer {
         if flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) != 0 {
             return ret(Err(libc::EINVAL));
         }
-        let r = match self.target(tid, dirfd, path_ptr, flags, fd_call) {
+        let r = match self
+            .fs
+            .target(Via::Tracer, tid, dirfd, path_ptr, flags, fd_call)
+        {
             Ok(r) => r,
             Err(e) => return ret(Err(e)),
         };
@@ -490,10 +306,10 @@ impl Tracer {
         if full || !privileged {
             let st = match do_stat(&r, 0) {
                 Ok(st) => st,
-                Err(e) => return ret(Err(self.fix_errno(tid, dirfd, e))),
+                Err(e) => return ret(Err(fix_errno(tid, dirfd, e))),
             };
             let m = Meta::from_stat(&st);
-            let cur = self.fake_for(&r, &m);
+            let cur = self.fs.fake_for(&r, &m);
             if !privileged {
                 let c = self.creds(tid);
                 let ok = (uid == NONE && gid == NONE)
@@ -523,13 +339,13 @@ impl Tracer {
             )
         };
         if rc != 0 {
-            return ret(Err(self.fix_errno(tid, dirfd, errno())));
+            return ret(Err(fix_errno(tid, dirfd, errno())));
         }
         if let (true, Some((m, cur))) = (full, before) {
             let nu = if uid == NONE { cur.uid } else { uid };
             let ng = if gid == NONE { cur.gid } else { gid };
             if (nu, ng) != (cur.uid, cur.gid) {
-                self.owners.set_owner(&r.path, r.follow, &m, nu, ng);
+                self.fs.owners().set_owner(&r.path, r.follow, &m, nu, ng);
             }
         }
         Action::Skip(0)
@@ -579,101 +395,18 @@ impl Tracer {
                 Ok(r) if r.ret() == 0 => {}
                 _ => return,
             }
-            let Ok(r) = self.resolve(tid, dirfd, &path, false, false) else {
+            let Ok(r) = self.fs.resolve(tid, dirfd, &path, false, false) else {
                 return;
             };
             let Ok(st) = do_stat(&r, 0) else { return };
             let m = Meta::from_stat(&st);
-            self.owners.add_device(&r.path, &m, kind, rdev);
+            self.fs.owners().add_device(&r.path, &m, kind, rdev);
             let c = self.creds(tid);
             let (u, g) = (c.fsuid, c.fsgid);
             if self.mode == Mode::Full && (u, g) != (0, 0) {
-                self.owners.set_owner(&r.path, false, &m, u, g);
+                self.fs.owners().set_owner(&r.path, false, &m, u, g);
             }
         }
-    }
-
-    fn stat(
-        &mut self,
-        tid: i32,
-        dirfd: u64,
-        path_ptr: u64,
-        buf: u64,
-        flags: i32,
-        fd_call: bool,
-    ) -> Action {
-        self.stat_calls += 1;
-        let dirfd = dirfd as i32;
-        if flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH | libc::AT_NO_AUTOMOUNT) != 0 {
-            return ret(Err(libc::EINVAL));
-        }
-        let r = match self.target(tid, dirfd, path_ptr, flags, fd_call) {
-            Ok(r) => r,
-            Err(e) => return ret(Err(e)),
-        };
-        let mut st = match do_stat(&r, flags & libc::AT_NO_AUTOMOUNT) {
-            Ok(st) => st,
-            Err(e) => return ret(Err(self.fix_errno(tid, dirfd, e))),
-        };
-        let fake = self.fake_for(&r, &Meta::from_stat(&st));
-        st.st_uid = fake.uid;
-        st.st_gid = fake.gid;
-        if let Some((kind, rdev)) = fake.dev {
-            st.st_mode = (st.st_mode & !libc::S_IFMT) | kind;
-            st.st_rdev = rdev;
-        }
-        ret(mem::write(tid, buf, bytes_of(&st)).map(|_| 0))
-    }
-
-    fn statx(
-        &mut self,
-        tid: i32,
-        dirfd: u64,
-        path_ptr: u64,
-        flags: i32,
-        mask: u32,
-        buf: u64,
-    ) -> Action {
-        self.stat_calls += 1;
-        let dirfd = dirfd as i32;
-        let r = match self.target(tid, dirfd, path_ptr, flags, false) {
-            Ok(r) => r,
-            Err(e) => return ret(Err(e)),
-        };
-        let kflags = (flags & !(libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW))
-            | if r.follow {
-                0
-            } else {
-                libc::AT_SYMLINK_NOFOLLOW
-            };
-        // SAFETY: zeroed statx is valid.
-        let mut stx: libc::statx = unsafe { std::mem::zeroed() };
-        // SAFETY: NUL-terminated path; stx is ours.
-        let rc = unsafe {
-            libc::statx(
-                libc::AT_FDCWD,
-                r.path.as_ptr().cast(),
-                kflags,
-                mask | libc::STATX_BASIC_STATS,
-                &mut stx,
-            )
-        };
-        if rc != 0 {
-            return ret(Err(self.fix_errno(tid, dirfd, errno())));
-        }
-        let fake = self.fake_for(&r, &Meta::from_statx(&stx));
-        if stx.stx_mask & libc::STATX_UID != 0 {
-            stx.stx_uid = fake.uid;
-        }
-        if stx.stx_mask & libc::STATX_GID != 0 {
-            stx.stx_gid = fake.gid;
-        }
-        if let Some((kind, rdev)) = fake.dev {
-            stx.stx_mode = ((u32::from(stx.stx_mode) & !libc::S_IFMT) | kind) as u16;
-            stx.stx_rdev_major = libc::major(rdev);
-            stx.stx_rdev_minor = libc::minor(rdev);
-        }
-        ret(mem::write(tid, buf, bytes_of(&stx)).map(|_| 0))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -699,7 +432,7 @@ impl Tracer {
                 Err(e) => return ret(Err(e)),
             }
         };
-        let r = match self.resolve(tid, dirfd, &path, follow, fd_call) {
+        let r = match self.fs.resolve(tid, dirfd, &path, follow, fd_call) {
             Ok(r) => r,
             Err(e) => return ret(Err(e)),
         };
@@ -713,7 +446,7 @@ impl Tracer {
             }
         };
         if n < 0 {
-            return ret(Err(self.fix_errno(tid, dirfd, errno())));
+            return ret(Err(fix_errno(tid, dirfd, errno())));
         }
         let mut out = Vec::with_capacity(n as usize);
         for name in buf[..n as usize].split_inclusive(|&b| b == 0) {
@@ -735,18 +468,14 @@ impl Tracer {
     /// then rewrite the auxiliary vector's AT_*UID/AT_*GID/AT_SECURE.
     pub fn exec_event(&mut self, tid: i32) {
         let exe = format!("/proc/{tid}/exe\0").into_bytes();
-        let r = Resolved {
-            path: exe,
-            follow: true,
-            _fd: None,
-        };
+        let r = Resolved::plain(exe, true);
         let (mut su, mut sg) = (None, None);
         if let Ok(st) = do_stat(&r, 0) {
             if st.st_mode & (libc::S_ISUID | libc::S_ISGID) != 0
                 && !self.creds(tid).nnp
                 && !nosuid(&r.path)
             {
-                let fake = self.fake_for(&r, &Meta::from_stat(&st));
+                let fake = self.fs.fake_for(&r, &Meta::from_stat(&st));
                 if st.st_mode & libc::S_ISUID != 0 {
                     su = Some(fake.uid);
                 }

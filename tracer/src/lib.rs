@@ -8,8 +8,10 @@
 mod arch;
 pub mod creds;
 mod fakeroot;
+mod fsview;
 mod handlers;
 mod mem;
+mod notify;
 mod owners;
 pub mod seccomp;
 pub mod syscalls;

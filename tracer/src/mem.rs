@@ -1,7 +1,90 @@
 //! Tracee memory: process_vm_readv/writev, falling back to PTRACE_PEEKDATA/POKEDATA
 //! when the former is denied. Every address is untrusted: failures are EFAULT.
+//!
+//! The notification thread is not the ptracer and its tracee is not stopped, so it
+//! has no PEEK/POKE fallback; it gets [`DENIED`] and lets the call run natively.
 
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+
+/// Who is asking.
+#[derive(Debug, Clone, Copy)]
+pub enum Via {
+    /// The ptrace thread, with the tracee in a ptrace stop.
+    Tracer,
+    /// The notification thread answering notification `id` of listener `fd`.
+    Notify { fd: i32, id: u64 },
+}
+
+/// Not an errno: process_vm_* is denied and there is no fallback (Via::Notify).
+pub const DENIED: i32 = i32::MAX;
+
+/// `/proc/<tid>/mem` files for the notification thread: opening one checks
+/// ptrace access once, and a pread/pwrite on it is cheaper than
+/// process_vm_readv/writev, which check on every call. A file is bound to an
+/// address space, not to a tid, so the ptrace loop forgets a tid when it
+/// execs or exits (`forget`).
+static MEM_FILES: LazyLock<Mutex<HashMap<i32, Arc<File>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+fn mem_files() -> std::sync::MutexGuard<'static, HashMap<i32, Arc<File>>> {
+    MEM_FILES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The address space behind `tid` is gone or replaced (exit, execve).
+pub fn forget(tid: i32) {
+    mem_files().remove(&tid);
+}
+
+/// The mem file of `tid` for notification `id`, and whether it was just opened.
+fn mem_file(fd: i32, id: u64, tid: i32) -> Result<(Arc<File>, bool), i32> {
+    if let Some(f) = mem_files().get(&tid) {
+        return Ok((f.clone(), false));
+    }
+    let f = match File::options()
+        .read(true)
+        .write(true)
+        .open(format!("/proc/{tid}/mem"))
+    {
+        Ok(f) => Arc::new(f),
+        Err(e) => {
+            return Err(match e.raw_os_error() {
+                Some(libc::EACCES) | Some(libc::EPERM) => DENIED,
+                _ => libc::ESRCH,
+            })
+        }
+    };
+    // The tid may have died and been reused since the notification: only
+    // trust the file if the kernel still holds our caller.
+    if !crate::notify::id_valid(fd, id) {
+        return Err(libc::ESRCH);
+    }
+    mem_files().insert(tid, f.clone());
+    Ok((f, true))
+}
+
+/// Tracee memory for notification `id`; `op` reads or writes through the mem
+/// file. A failure through a cached file may mean a stale file (a tid reused
+/// before the ptrace loop forgot it): once more through a fresh one.
+fn notify_rw(fd: i32, id: u64, tid: i32, op: &mut dyn FnMut(&File) -> bool) -> Result<(), i32> {
+    let (file, fresh) = mem_file(fd, id, tid)?;
+    if op(&file) {
+        return Ok(());
+    }
+    if fresh {
+        return Err(libc::EFAULT);
+    }
+    forget(tid);
+    let (file, _) = mem_file(fd, id, tid)?;
+    if op(&file) {
+        Ok(())
+    } else {
+        Err(libc::EFAULT)
+    }
+}
 
 static VM_DENIED: AtomicBool = AtomicBool::new(false);
 const PAGE: u64 = 4096;
@@ -52,11 +135,18 @@ fn peek_read(tid: i32, addr: u64, buf: &mut [u8]) -> Result<(), i32> {
 
 /// Read exactly `buf.len()` bytes; EFAULT if any byte is unreadable.
 pub fn read(tid: i32, addr: u64, buf: &mut [u8]) -> Result<(), i32> {
+    read_via(Via::Tracer, tid, addr, buf)
+}
+
+pub fn read_via(via: Via, tid: i32, addr: u64, buf: &mut [u8]) -> Result<(), i32> {
     if buf.is_empty() {
         return Ok(());
     }
     if addr == 0 || addr.checked_add(buf.len() as u64).is_none() {
         return Err(libc::EFAULT);
+    }
+    if let Via::Notify { fd, id } = via {
+        return notify_rw(fd, id, tid, &mut |f| f.read_exact_at(buf, addr).is_ok());
     }
     if !VM_DENIED.load(Ordering::Relaxed) {
         match vm_read(tid, addr, buf) {
@@ -75,36 +165,48 @@ pub fn read_u32(tid: i32, addr: u64) -> Result<u32, i32> {
     Ok(u32::from_ne_bytes(b))
 }
 
+fn vm_write(tid: i32, addr: u64, data: &[u8]) -> Result<usize, i32> {
+    let local = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // SAFETY: `local` covers exactly `data`, which the kernel only reads.
+    let n = unsafe { libc::process_vm_writev(tid, &local, 1, &remote, 1, 0) };
+    if n < 0 {
+        Err(std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EFAULT))
+    } else {
+        Ok(n as usize)
+    }
+}
+
 /// Write all of `data`; EFAULT if any byte is unwritable.
 pub fn write(tid: i32, addr: u64, data: &[u8]) -> Result<(), i32> {
+    write_via(Via::Tracer, tid, addr, data)
+}
+
+pub fn write_via(via: Via, tid: i32, addr: u64, data: &[u8]) -> Result<(), i32> {
     if data.is_empty() {
         return Ok(());
     }
     if addr == 0 || addr.checked_add(data.len() as u64).is_none() {
         return Err(libc::EFAULT);
     }
+    if let Via::Notify { fd, id } = via {
+        return notify_rw(fd, id, tid, &mut |f| f.write_all_at(data, addr).is_ok());
+    }
     if !VM_DENIED.load(Ordering::Relaxed) {
-        let local = libc::iovec {
-            iov_base: data.as_ptr() as *mut libc::c_void,
-            iov_len: data.len(),
-        };
-        let remote = libc::iovec {
-            iov_base: addr as *mut libc::c_void,
-            iov_len: data.len(),
-        };
-        // SAFETY: `local` covers exactly `data`, which the kernel only reads.
-        let n = unsafe { libc::process_vm_writev(tid, &local, 1, &remote, 1, 0) };
-        if n == data.len() as isize {
-            return Ok(());
+        match vm_write(tid, addr, data) {
+            Ok(n) if n == data.len() => return Ok(()),
+            Ok(_) | Err(libc::EFAULT) => return Err(libc::EFAULT),
+            Err(libc::EPERM) | Err(libc::ENOSYS) => VM_DENIED.store(true, Ordering::Relaxed),
+            Err(e) => return Err(e),
         }
-        let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-        if n >= 0 || e == libc::EFAULT {
-            return Err(libc::EFAULT);
-        }
-        if e != libc::EPERM && e != libc::ENOSYS {
-            return Err(e);
-        }
-        VM_DENIED.store(true, Ordering::Relaxed);
     }
     // Fallback: read-modify-write whole words with PEEK/POKE.
     let w = std::mem::size_of::<libc::c_long>();
@@ -138,16 +240,29 @@ pub fn write(tid: i32, addr: u64, data: &[u8]) -> Result<(), i32> {
 /// Reads page by page so a string ending just before an unmapped page works.
 /// EFAULT for a bad pointer, ENAMETOOLONG when no NUL within `max`.
 pub fn read_cstr(tid: i32, addr: u64, max: usize, out: &mut Vec<u8>) -> Result<(), i32> {
+    read_cstr_via(Via::Tracer, tid, addr, max, out)
+}
+
+pub fn read_cstr_via(
+    via: Via,
+    tid: i32,
+    addr: u64,
+    max: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), i32> {
     out.clear();
     if addr == 0 {
         return Err(libc::EFAULT);
     }
     let mut a = addr;
     let mut chunk = [0u8; PAGE as usize];
+    // Most paths are short: a small first read, then whole pages.
+    let mut step = 256;
     loop {
         let room = (PAGE - (a % PAGE)) as usize;
-        let want = room.min(max + 1 - out.len());
-        read(tid, a, &mut chunk[..want])?;
+        let want = room.min(step).min(max + 1 - out.len());
+        step = PAGE as usize;
+        read_via(via, tid, a, &mut chunk[..want])?;
         if let Some(p) = chunk[..want].iter().position(|&b| b == 0) {
             out.extend_from_slice(&chunk[..p]);
             return Ok(());

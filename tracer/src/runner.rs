@@ -1,6 +1,8 @@
 //! run(): fork the workload, trace it, forward signals, reap, return its status.
 
 use crate::creds::Creds;
+use crate::fsview::FsView;
+use crate::notify;
 use crate::seccomp;
 use crate::syscalls::{Level, NATIVE};
 use crate::tracer::{Outcome, Tracer};
@@ -232,13 +234,38 @@ fn read_report(fd: i32) -> Option<(u8, i32)> {
 const STAGE_SECCOMP: u8 = 1;
 const STAGE_EXEC: u8 = 2;
 
+/// The tracer's filters, built before fork.
+struct Filters {
+    /// Every trapped row on ptrace (also the fallback when no listener can be had).
+    trace: Vec<libc::sock_filter>,
+    /// `Entry::Answer` rows on the notification fd, and the child's end of the
+    /// socket it sends the listener over.
+    notify: Option<Vec<libc::sock_filter>>,
+    sock: Option<i32>,
+}
+
+/// A socketpair for the listener fd: (ours, the child's).
+fn socketpair() -> Option<(i32, i32)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is ours.
+    let rc = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    (rc == 0).then_some((fds[0], fds[1]))
+}
+
 /// The child side, between fork and exec: only async-signal-safe calls.
 #[allow(clippy::too_many_arguments)]
 fn child(
     sigs: &SignalSetup,
     go: Option<i32>,
     report: i32,
-    prog: Option<&[libc::sock_filter]>,
+    prog: Option<&Filters>,
     nnp: bool,
     pre_exec: Option<&PreExec>,
     candidates: &[CString],
@@ -272,10 +299,25 @@ fn child(
     if nnp && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         fail(STAGE_SECCOMP, errno());
     }
-    if let Some(prog) = prog {
-        let e = seccomp::install(prog);
-        if e != 0 {
-            fail(STAGE_SECCOMP, e);
+    if let Some(f) = prog {
+        let mut installed = false;
+        if let (Some(notify_prog), Some(sock)) = (&f.notify, f.sock) {
+            let fd = notify::install_with_listener(notify_prog);
+            if fd >= 0 {
+                // Installed: without its listener every answered call would fail.
+                if !notify::send_fd(sock, fd) {
+                    fail(STAGE_SECCOMP, libc::EPIPE);
+                }
+                close(fd);
+                installed = true;
+            }
+            close(sock);
+        }
+        if !installed {
+            let e = seccomp::install(&f.trace);
+            if e != 0 {
+                fail(STAGE_SECCOMP, e);
+            }
         }
     }
     if let Some(hook) = pre_exec {
@@ -322,7 +364,16 @@ pub fn run(cfg: &Config, argv: &[CString], env: &[CString]) -> Result<i32, Error
     } else {
         Level::Ids
     };
-    let prog = traced.then(|| seccomp::build(&NATIVE, level));
+    let pair = if cfg.mode == Mode::Full {
+        socketpair()
+    } else {
+        None
+    };
+    let prog = traced.then(|| Filters {
+        trace: seccomp::build(&NATIVE, level, false),
+        notify: pair.map(|_| seccomp::build(&NATIVE, level, true)),
+        sock: pair.map(|p| p.1),
+    });
     let candidates = exec_candidates(&argv[0], env);
     let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
     argv_p.push(std::ptr::null());
@@ -358,7 +409,7 @@ pub fn run(cfg: &Config, argv: &[CString], env: &[CString]) -> Result<i32, Error
             &sigs,
             go.map(|g| g.0),
             rep_w,
-            prog.as_deref(),
+            prog.as_ref(),
             cfg.no_new_privs,
             cfg.pre_exec.as_ref(),
             &candidates,
@@ -369,6 +420,15 @@ pub fn run(cfg: &Config, argv: &[CString], env: &[CString]) -> Result<i32, Error
     close(rep_w);
     if let Some((r, _)) = go {
         close(r);
+    }
+    let fs = Arc::new(FsView::new(cfg.mode == Mode::Full));
+    if let Some((ours, theirs)) = pair {
+        close(theirs);
+        if pid > 0 {
+            notify::start(ours, fs.clone());
+        } else {
+            close(ours);
+        }
     }
     let cleanup = |sigs: &SignalSetup| {
         close(rep_r);
@@ -407,7 +467,7 @@ pub fn run(cfg: &Config, argv: &[CString], env: &[CString]) -> Result<i32, Error
     }
     let fwd = start_forwarder(sigs.set, pid);
     let result = if traced {
-        let mut tracer = Tracer::new(cfg, pid, initial);
+        let mut tracer = Tracer::new(cfg, pid, initial, fs);
         let mut on_exec = || close_cloexec_fds(&[rep_r]);
         match tracer.run(&mut on_exec) {
             Outcome::Exited(code) => Ok(code),

@@ -1,6 +1,7 @@
 //! The classic-BPF seccomp filter installed in the workload before it execs.
 
-use crate::syscalls::{ArchTable, Level};
+use crate::notify::RET_USER_NOTIF;
+use crate::syscalls::{ArchTable, Entry, Level};
 
 pub const TAG: u32 = 0x5254;
 const RET_TRACE: u32 = 0x7ff0_0000;
@@ -36,8 +37,9 @@ fn ret_if(p: &mut Vec<libc::sock_filter>, k: u32, ret: u32) {
     p.push(stmt(RET_K, ret));
 }
 
-/// Build the program for `table` at `level`.
-pub fn build(table: &ArchTable, level: Level) -> Vec<libc::sock_filter> {
+/// Build the program for `table` at `level`. `notify`: the `Entry::Answer`
+/// rows go to the listener (RET_USER_NOTIF) instead of a ptrace stop.
+pub fn build(table: &ArchTable, level: Level, notify: bool) -> Vec<libc::sock_filter> {
     let enosys = RET_ERRNO | libc::ENOSYS as u32;
     let trace = RET_TRACE | TAG;
     let mut p = Vec::new();
@@ -54,7 +56,12 @@ pub fn build(table: &ArchTable, level: Level) -> Vec<libc::sock_filter> {
     }
     for r in table.rows_for(level) {
         if r.only_arg0.is_empty() {
-            ret_if(&mut p, r.nr, trace);
+            let action = if notify && r.entry == Entry::Answer {
+                RET_USER_NOTIF
+            } else {
+                trace
+            };
+            ret_if(&mut p, r.nr, action);
         } else {
             // nr == prctl: look at option, trap only the listed ones.
             let block = 1 + 2 * r.only_arg0.len() + 1;
@@ -155,7 +162,7 @@ mod tests {
     #[test]
     fn x86_64_filter() {
         let t = &x86_64::TABLE;
-        let p = build(t, Level::Full);
+        let p = build(t, Level::Full, false);
         assert!(p.len() < 4096);
         let a = t.audit_arch;
         assert_eq!(run(&p, a, 102, 0), RET_TRACE | TAG);
@@ -168,15 +175,23 @@ mod tests {
         assert_eq!(run(&p, a, 0x4000_0000, 0), RET_ALLOW);
         assert_eq!(run(&p, t.compat_arch, 199, 0), RET_ERRNO | 38);
         assert_eq!(run(&p, t.compat_arch, 4, 0), RET_ALLOW);
-        let ids = build(t, Level::Ids);
+        let ids = build(t, Level::Ids, false);
         assert_eq!(run(&ids, a, 262, 0), RET_ALLOW);
         assert_eq!(run(&ids, a, 92, 0), RET_TRACE | TAG);
+        // With a listener the stat family is answered there; chown stays on ptrace.
+        let n = build(t, Level::Full, true);
+        assert_eq!(run(&n, a, 262, 0), RET_USER_NOTIF);
+        assert_eq!(run(&n, a, 332, 0), RET_USER_NOTIF);
+        assert_eq!(run(&n, a, 5, 0), RET_USER_NOTIF);
+        assert_eq!(run(&n, a, 92, 0), RET_TRACE | TAG);
+        assert_eq!(run(&n, a, 102, 0), RET_TRACE | TAG);
+        assert_eq!(run(&n, a, 0, 0), RET_ALLOW);
     }
 
     #[test]
     fn aarch64_filter() {
         let t = &aarch64::TABLE;
-        let p = build(t, Level::Full);
+        let p = build(t, Level::Full, false);
         assert_eq!(run(&p, t.audit_arch, 174, 0), RET_TRACE | TAG);
         assert_eq!(run(&p, t.audit_arch, 79, 0), RET_TRACE | TAG);
         assert_eq!(run(&p, t.audit_arch, 63, 0), RET_ALLOW);

@@ -2,10 +2,11 @@
 
 use crate::arch::{self, Regs};
 use crate::creds::Creds;
-use crate::owners::Owners;
+use crate::fsview::FsView;
 use crate::syscalls::{Row, NATIVE};
 use crate::{Config, Mode};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// A syscall whose exit stop we asked for.
 pub enum Pending {
@@ -39,16 +40,13 @@ pub struct Tracer {
     pub threads: HashMap<i32, Thread>,
     /// Stops of tids whose parent's fork/clone event has not arrived yet.
     held: HashMap<i32, i32>,
-    pub owners: Owners,
-    /// Some tracee changed root or namespaces: resolve paths through /proc/<tid>/root.
-    pub divergent: bool,
+    /// Paths, stat and fake owners; shared with the notification thread.
+    pub fs: Arc<FsView>,
     /// The workload installed seccomp filters of its own: check the tag of every stop.
     pub foreign_filters: bool,
     pub main: i32,
     pub exec_seen: bool,
     pub initial: Creds,
-    pub buf: Vec<u8>,
-    pub stat_calls: u64,
 }
 
 pub enum Outcome {
@@ -66,7 +64,7 @@ fn wstatus_code(status: i32) -> i32 {
 }
 
 impl Tracer {
-    pub fn new(cfg: &Config, main: i32, initial: Creds) -> Tracer {
+    pub fn new(cfg: &Config, main: i32, initial: Creds, fs: Arc<FsView>) -> Tracer {
         let mut threads = HashMap::new();
         threads.insert(
             main,
@@ -80,14 +78,11 @@ impl Tracer {
             index: NATIVE.index(),
             threads,
             held: HashMap::new(),
-            owners: Owners::new(cfg.mode == Mode::Full),
-            divergent: false,
+            fs,
             foreign_filters: false,
             main,
             exec_seen: false,
             initial,
-            buf: Vec::with_capacity(4096),
-            stat_calls: 0,
         }
     }
 
@@ -108,6 +103,7 @@ impl Tracer {
             if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
                 self.threads.remove(&tid);
                 self.held.remove(&tid);
+                crate::mem::forget(tid);
                 if tid == self.main {
                     if !self.exec_seen {
                         return Outcome::ExecFailed(wstatus_code(status));
@@ -158,8 +154,11 @@ impl Tracer {
                 arch::resume(libc::PTRACE_CONT, tid, 0);
             }
             (libc::SIGTRAP, libc::PTRACE_EVENT_EXEC) => {
+                // A new address space: the notification thread's mem files are stale.
+                crate::mem::forget(tid);
                 if let Ok(former) = arch::event_msg(tid) {
                     let former = former as i32;
+                    crate::mem::forget(former);
                     if former != tid {
                         if let Some(t) = self.threads.remove(&former) {
                             self.threads.insert(tid, t);

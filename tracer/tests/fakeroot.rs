@@ -7,7 +7,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rlrt-fakeroot");
-const PROGS: &[&str] = &["ids", "files", "hostile", "showid"];
+const PROGS: &[&str] = &["ids", "files", "hostile", "showid", "listener"];
 
 struct Bench {
     dir: PathBuf,
@@ -72,14 +72,26 @@ impl Bench {
     }
 
     fn cmd(&self, mode: &str, args: &[&str]) -> Command {
+        self.cmd_under(&[], mode, args)
+    }
+
+    /// `wrapper` (e.g. `./listener`) runs the tracer.
+    fn cmd_under(&self, wrapper: &[&str], mode: &str, args: &[&str]) -> Command {
         let mut c = match &self.user {
             Some(u) => {
                 let mut c = Command::new("runuser");
                 c.args(["-u", u, "--", "env", "HOME=/tmp"]);
+                c.args(wrapper);
                 c.arg(&self.bin);
                 c
             }
-            None => Command::new(&self.bin),
+            None if wrapper.is_empty() => Command::new(&self.bin),
+            None => {
+                let mut c = Command::new(wrapper[0]);
+                c.args(&wrapper[1..]);
+                c.arg(&self.bin);
+                c
+            }
         };
         c.args(args)
             .env("RLRT_FAKEROOT_MODE", mode)
@@ -88,7 +100,11 @@ impl Bench {
     }
 
     fn run(&self, mode: &str, args: &[&str]) -> Output {
-        let mut c = self.cmd(mode, args);
+        self.run_under(&[], mode, args)
+    }
+
+    fn run_under(&self, wrapper: &[&str], mode: &str, args: &[&str]) -> Output {
+        let mut c = self.cmd_under(wrapper, mode, args);
         c.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -115,7 +131,11 @@ impl Bench {
 
     /// Run and require exit 0 and "ALL OK" (for the C test programs) or just exit 0.
     fn ok(&self, mode: &str, args: &[&str]) -> String {
-        let o = self.run(mode, args);
+        self.ok_under(&[], mode, args)
+    }
+
+    fn ok_under(&self, wrapper: &[&str], mode: &str, args: &[&str]) -> String {
+        let o = self.run_under(wrapper, mode, args);
         let out = String::from_utf8_lossy(&o.stdout).into_owned();
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(
@@ -234,6 +254,44 @@ fn ownership_full() {
         out,
         "character special file 1:3 0:0\nregular empty file 0:0 42:42\n"
     );
+}
+
+/// The names of the tracer's threads, as its workload sees them (the tracer is
+/// the workload's parent); waits for a thread that is on its way out.
+const TRACER_THREADS: &str = "for i in 1 2 3 4 5 6 7 8 9 10; do \
+     t=$(cat /proc/$PPID/task/*/comm | sort | tr '\\n' ' '); \
+     case \"$t\" in *rlrt-notify*) [ \"$want\" = notify ] && break ;; *) [ \"$want\" = ptrace ] && break ;; esac; \
+     sleep 0.1; done; echo \"threads: $t\"";
+
+/// The stat family is answered by the notification thread; where the kernel
+/// refuses a second listener (another runtime's filter above us) the same
+/// answers come from ptrace stops.
+#[test]
+fn stat_answered_with_and_without_a_listener() {
+    let b = Bench::new("listener");
+    for (wrapper, want) in [(&[][..], "notify"), (&["./listener"][..], "ptrace")] {
+        let work = b.path("w");
+        let _ = std::fs::remove_dir_all(&work);
+        std::fs::create_dir(&work).unwrap();
+        chown_to(&work, &b.user);
+        let script = format!("want={want}; {TRACER_THREADS}; cd w && ../files");
+        let out = b.ok_under(wrapper, "full", &["sh", "-c", &script]);
+        let threads = out
+            .lines()
+            .find(|l| l.starts_with("threads:"))
+            .unwrap_or("");
+        assert_eq!(
+            threads.contains("rlrt-notify"),
+            want == "notify",
+            "{wrapper:?}: {threads}"
+        );
+        assert!(out.contains("ALL OK"), "{wrapper:?}:\n{out}");
+        assert_eq!(
+            get_xattr(&work.join("f")).as_deref(),
+            Some(&[0x08, 0x2a, 0x10, 0x2a][..]),
+            "{wrapper:?}: xattr bytes of f"
+        );
+    }
 }
 
 #[test]

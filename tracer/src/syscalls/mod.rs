@@ -65,6 +65,10 @@ pub enum Entry {
     Emulate,
     /// Do the operation ourselves on the resolved path and skip the call.
     DoItself,
+    /// As DoItself, but needs no ptrace: answered from the seccomp
+    /// notification fd without stopping the tracee (notify.rs), or at a
+    /// ptrace stop when the kernel gives no listener.
+    Answer,
     /// Look at the arguments; either fail the call or let it run natively.
     Filter,
     /// Rewrite the arguments and let the call run; an exit stop records the result.
@@ -173,6 +177,13 @@ mod tests {
             if r.sys == Sys::Prctl {
                 assert!(!r.only_arg0.is_empty());
             }
+            // Only calls that need no per-thread state may skip the ptrace loop.
+            if r.entry == Entry::Answer {
+                assert!(matches!(
+                    r.sys,
+                    Sys::Stat | Sys::Lstat | Sys::Fstat | Sys::Newfstatat | Sys::Statx
+                ));
+            }
             if r.exit == Exit::Record {
                 assert_eq!(r.entry, Entry::Rewrite);
             }
@@ -224,7 +235,8 @@ mod tests {
         for r in t.rows {
             match r.sys {
                 Sys::Stat | Sys::Lstat | Sys::Fstat | Sys::Newfstatat | Sys::Statx => {
-                    assert_eq!(r.level, Level::Full)
+                    assert_eq!(r.level, Level::Full);
+                    assert_eq!(r.entry, Entry::Answer);
                 }
                 Sys::Getuid | Sys::Setresuid | Sys::Chown | Sys::Fchown | Sys::Fchownat => {
                     assert_eq!(r.level, Level::Ids)

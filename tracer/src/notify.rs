@@ -1,0 +1,280 @@
+//! The seccomp user-notification path: the rows marked `Entry::Answer` (the
+//! stat family) return SECCOMP_RET_USER_NOTIF instead of RET_TRACE, and a
+//! thread of the tracer answers them from the listener fd.
+//!
+//! Why: a ptrace stop costs a wait4 wake-up of the tracer on whichever CPU it
+//! sleeps on, plus GETREGS/SETREGS. A notification with
+//! SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP hands the CPU straight to the answering
+//! thread and back, which is several times cheaper on an idle machine.
+//!
+//! Hand-over: the workload's child installs the filter (it must: a filter
+//! applies to the caller) and sends the listener fd over a socketpair; the
+//! thread receives it, so the ptrace loop never blocks on the child. If the
+//! kernel refuses a listener (EBUSY: some filter above already has one, e.g.
+//! a nested tracer; or an old kernel) the child installs the ptrace-only
+//! filter and the same rows are served at ptrace stops.
+
+use crate::fsview::FsView;
+use crate::mem::{self, Via};
+use crate::syscalls::{Row, NATIVE};
+use std::sync::Arc;
+
+pub const RET_USER_NOTIF: u32 = 0x7fc0_0000;
+const FILTER_FLAG_NEW_LISTENER: libc::c_ulong = 1 << 3;
+const FILTER_FLAG_WAIT_KILLABLE_RECV: libc::c_ulong = 1 << 5;
+const USER_NOTIF_FLAG_CONTINUE: u32 = 1;
+const USER_NOTIF_FD_SYNC_WAKE_UP: libc::c_ulong = 1;
+
+// _IOWR('!', 0, struct seccomp_notif), _IOWR('!', 1, struct seccomp_notif_resp),
+// _IOW('!', 2, __u64), _IOW('!', 4, __u64).
+const IOCTL_NOTIF_RECV: libc::c_ulong = 0xc050_2100;
+const IOCTL_NOTIF_SEND: libc::c_ulong = 0xc018_2101;
+const IOCTL_NOTIF_ID_VALID: libc::c_ulong = 0x4008_2102;
+const IOCTL_NOTIF_SET_FLAGS: libc::c_ulong = 0x4008_2104;
+
+/// struct seccomp_notif. The kernel may know a longer one: RECV goes through a
+/// larger zeroed buffer (see `recv`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Notif {
+    id: u64,
+    pid: u32,
+    flags: u32,
+    nr: i32,
+    arch: u32,
+    ip: u64,
+    args: [u64; 6],
+}
+
+#[repr(C)]
+struct Resp {
+    id: u64,
+    val: i64,
+    error: i32,
+    flags: u32,
+}
+
+/// Install `prog` with a listener (async-signal-safe: runs after fork).
+/// Returns the listener fd, or a negative errno.
+pub fn install_with_listener(prog: &[libc::sock_filter]) -> i32 {
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    let mut last = libc::EINVAL;
+    // WAIT_KILLABLE_RECV (5.19): once we hold a notification, a harmless
+    // signal does not abort the call, so the work is not done twice.
+    let variants = [
+        FILTER_FLAG_NEW_LISTENER | FILTER_FLAG_WAIT_KILLABLE_RECV,
+        FILTER_FLAG_NEW_LISTENER,
+    ];
+    let mut i = 0;
+    let mut nnp_tried = false;
+    while i < variants.len() {
+        // SAFETY: fprog points to a valid program that outlives the call.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                variants[i],
+                &fprog as *const libc::sock_fprog,
+            )
+        };
+        if rc >= 0 {
+            return rc as i32;
+        }
+        // SAFETY: reading errno.
+        last = unsafe { *libc::__errno_location() };
+        match last {
+            libc::EINVAL => i += 1,
+            // No CAP_SYS_ADMIN: a filter needs NoNewPrivs, as in seccomp::install.
+            // SAFETY: plain prctl.
+            libc::EACCES if !nnp_tried => {
+                nnp_tried = true;
+                if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+                    break;
+                }
+            }
+            _ => break,
+        }
+    }
+    -last
+}
+
+/// Send `fd` over the unix socket `sock` (async-signal-safe).
+pub fn send_fd(sock: i32, fd: i32) -> bool {
+    // SAFETY: a msghdr with one byte of data and one SCM_RIGHTS control
+    // message, all in buffers on this stack frame.
+    unsafe {
+        let mut byte = [0u8; 1];
+        let mut iov = libc::iovec {
+            iov_base: byte.as_mut_ptr().cast(),
+            iov_len: 1,
+        };
+        let mut ctl = [0u64; 4]; // CMSG_SPACE(sizeof(int)) = 24 bytes, 8-aligned
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = ctl.as_mut_ptr().cast();
+        msg.msg_controllen = libc::CMSG_SPACE(4) as _;
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_RIGHTS;
+        (*c).cmsg_len = libc::CMSG_LEN(4) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<i32>(), fd);
+        libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) == 1
+    }
+}
+
+/// Receive one fd from `sock`; None at EOF (the child installed no listener).
+fn recv_fd(sock: i32) -> Option<i32> {
+    // SAFETY: as in send_fd, receiving into buffers we own; the fd we get is new.
+    unsafe {
+        let mut byte = [0u8; 1];
+        let mut iov = libc::iovec {
+            iov_base: byte.as_mut_ptr().cast(),
+            iov_len: 1,
+        };
+        let mut ctl = [0u64; 4];
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = ctl.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&ctl) as _;
+        loop {
+            // Not MSG_CMSG_CLOEXEC: the runner closes every close-on-exec fd
+            // once the workload has exec'd (see runner::close_cloexec_fds).
+            let n = libc::recvmsg(sock, &mut msg, 0);
+            if n < 0 && *libc::__errno_location() == libc::EINTR {
+                continue;
+            }
+            if n <= 0 {
+                return None;
+            }
+            break;
+        }
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        if c.is_null() || (*c).cmsg_level != libc::SOL_SOCKET || (*c).cmsg_type != libc::SCM_RIGHTS
+        {
+            return None;
+        }
+        Some(std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<i32>()))
+    }
+}
+
+/// The kernel still holds the caller in notification `id`.
+pub fn id_valid(fd: i32, id: u64) -> bool {
+    // SAFETY: the ioctl reads one u64 we own.
+    unsafe { libc::ioctl(fd, IOCTL_NOTIF_ID_VALID, &id as *const u64) == 0 }
+}
+
+/// The kernel's size of struct seccomp_notif (it may grow in later kernels).
+fn notif_size() -> usize {
+    // struct seccomp_notif_sizes { __u16 seccomp_notif, seccomp_notif_resp, seccomp_data; }
+    let mut sizes = [0u16; 3];
+    // SAFETY: SECCOMP_GET_NOTIF_SIZES writes three u16 into `sizes`.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            3, // SECCOMP_GET_NOTIF_SIZES
+            0,
+            sizes.as_mut_ptr(),
+        )
+    };
+    if rc == 0 {
+        usize::from(sizes[0]).max(std::mem::size_of::<Notif>())
+    } else {
+        std::mem::size_of::<Notif>()
+    }
+}
+
+/// Wait for the next notification. Err(errno) when the listener is unusable.
+fn recv(fd: i32, buf: &mut [u64]) -> Result<Notif, i32> {
+    loop {
+        buf.fill(0); // the kernel insists on a zeroed buffer
+                     // SAFETY: `buf` is at least the kernel's sizeof(struct seccomp_notif), 8-aligned.
+        let rc = unsafe { libc::ioctl(fd, IOCTL_NOTIF_RECV, buf.as_mut_ptr()) };
+        if rc == 0 {
+            // SAFETY: the buffer starts with a struct seccomp_notif.
+            return Ok(unsafe { std::ptr::read(buf.as_ptr().cast::<Notif>()) });
+        }
+        match crate::owners::errno() {
+            // EINTR: a signal; ENOENT: the caller died before we read it.
+            libc::EINTR | libc::ENOENT => continue,
+            e => return Err(e),
+        }
+    }
+}
+
+fn send(fd: i32, id: u64, result: Result<i64, i32>) {
+    let resp = match result {
+        Ok(v) => Resp {
+            id,
+            val: v,
+            error: 0,
+            flags: 0,
+        },
+        Err(mem::DENIED) => Resp {
+            id,
+            val: 0,
+            error: 0,
+            flags: USER_NOTIF_FLAG_CONTINUE,
+        },
+        Err(e) => Resp {
+            id,
+            val: 0,
+            error: -e,
+            flags: 0,
+        },
+    };
+    // SAFETY: the ioctl reads a struct seccomp_notif_resp we own. ENOENT (the
+    // caller died or was interrupted) needs nothing from us.
+    unsafe { libc::ioctl(fd, IOCTL_NOTIF_SEND, &resp as *const Resp) };
+}
+
+/// Start the answering thread: it waits for the child's listener fd on
+/// `sock`, then serves notifications until the listener fails. It holds no
+/// tracee alive and dies with the process.
+pub fn start(sock: i32, view: Arc<FsView>) {
+    // SAFETY: plain fcntl on our end; see recv_fd for why it must stay open.
+    unsafe { libc::fcntl(sock, libc::F_SETFD, 0) };
+    let spawned = std::thread::Builder::new()
+        .name("rlrt-notify".into())
+        .spawn(move || {
+            let fd = recv_fd(sock);
+            // SAFETY: our end of the socketpair, used only here.
+            unsafe { libc::close(sock) };
+            if let Some(fd) = fd {
+                serve(fd, &view);
+                // SAFETY: the listener is ours.
+                unsafe { libc::close(fd) };
+            }
+        });
+    if spawned.is_err() {
+        // No thread: the child's sendmsg fails, and it falls back to ptrace.
+        // SAFETY: our end of the socketpair.
+        unsafe { libc::close(sock) };
+    }
+}
+
+fn serve(fd: i32, view: &FsView) {
+    // SAFETY: the ioctl reads one flag word. Without it (kernel < 6.6) the
+    // answers are still right, only slower.
+    unsafe { libc::ioctl(fd, IOCTL_NOTIF_SET_FLAGS, USER_NOTIF_FD_SYNC_WAKE_UP) };
+    let index: Vec<Option<Row>> = NATIVE.index();
+    let mut buf = vec![0u64; notif_size().div_ceil(8)];
+    while let Ok(n) = recv(fd, &mut buf) {
+        let row = (n.arch == NATIVE.audit_arch)
+            .then(|| index.get(n.nr as usize).copied().flatten())
+            .flatten();
+        let via = Via::Notify { fd, id: n.id };
+        let result = match row {
+            // pid 0: the caller is outside our pid namespace; nothing to resolve through.
+            Some(r) if n.pid != 0 => view
+                .answer(via, n.pid as i32, r.sys, &n.args)
+                .unwrap_or(Err(mem::DENIED)),
+            _ => Err(mem::DENIED),
+        };
+        send(fd, n.id, result);
+    }
+}
