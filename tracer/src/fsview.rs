@@ -7,16 +7,21 @@
 use crate::mem::{self, Via};
 use crate::owners::{errno, Fake, Meta, Owners};
 use crate::syscalls::Sys;
+use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 const PATH_MAX: usize = 4096;
 
-/// A tracee path made usable by the tracer (NUL-terminated).
+/// A tracee path made usable by the tracer (NUL-terminated). `path` works
+/// anywhere (xattr, chown); stat goes through `(at, path[rel..])`, which
+/// skips the walk through /proc when we hold a copy of the tracee's dirfd.
 pub struct Resolved {
     pub path: Vec<u8>,
     pub follow: bool,
+    at: i32,
+    rel: usize,
     _fd: Option<OwnedFd>,
 }
 
@@ -25,9 +30,88 @@ impl Resolved {
         Resolved {
             path,
             follow,
+            at: libc::AT_FDCWD,
+            rel: 0,
             _fd: None,
         }
     }
+
+    /// (dirfd, NUL-terminated name, AT_EMPTY_PATH if the name is empty) for an *at call.
+    fn at(&self) -> (i32, *const libc::c_char, i32) {
+        let name = &self.path[self.rel..];
+        let empty = if name.len() <= 1 {
+            libc::AT_EMPTY_PATH
+        } else {
+            0
+        };
+        (self.at, name.as_ptr().cast(), empty)
+    }
+}
+
+/// pidfds of tracee threads, for pidfd_getfd: a copy of the tracee's fd is
+/// cheaper to stat through than /proc/<tid>/fd/N. Forgotten when the tid exits.
+static PIDFDS: LazyLock<Mutex<HashMap<i32, Arc<OwnedFd>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+fn pidfds() -> MutexGuard<'static, HashMap<i32, Arc<OwnedFd>>> {
+    PIDFDS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The thread `tid` is gone.
+pub fn forget(tid: i32) {
+    pidfds().remove(&tid);
+}
+
+fn pidfd_of(via: Via, tid: i32) -> Option<(Arc<OwnedFd>, bool)> {
+    if let Some(p) = pidfds().get(&tid) {
+        return Some((p.clone(), false));
+    }
+    const PIDFD_THREAD: libc::c_long = libc::O_EXCL as libc::c_long; // 6.9
+                                                                     // SAFETY: pidfd_open takes a pid and flags; a new fd or -1.
+    let mut fd = unsafe { libc::syscall(libc::SYS_pidfd_open, tid, PIDFD_THREAD) };
+    if fd < 0 {
+        // SAFETY: as above (a thread-group leader works without PIDFD_THREAD).
+        fd = unsafe { libc::syscall(libc::SYS_pidfd_open, tid, 0) };
+    }
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a fresh fd we own.
+    let fd = Arc::new(unsafe { OwnedFd::from_raw_fd(fd as i32) });
+    if let Via::Notify { fd: l, id } = via {
+        // The tid may have been reused since the notification.
+        if !crate::notify::id_valid(l, id) {
+            return None;
+        }
+    }
+    if pidfds().len() >= 4096 {
+        pidfds().clear();
+    }
+    pidfds().insert(tid, fd.clone());
+    Some((fd, true))
+}
+
+/// A copy of the tracee's fd `fd`: Ok(None) when pidfds do not work here (use
+/// /proc), Err(EBADF) when the tracee has no such fd.
+fn tracee_fd(via: Via, tid: i32, fd: i32) -> Result<Option<OwnedFd>, i32> {
+    for _ in 0..2 {
+        let Some((pidfd, fresh)) = pidfd_of(via, tid) else {
+            return Ok(None);
+        };
+        // SAFETY: pidfd_getfd(pidfd, targetfd, flags): a new fd or -1.
+        let rc = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
+        if rc >= 0 {
+            // SAFETY: a fresh fd we own (close-on-exec is set by the kernel).
+            return Ok(Some(unsafe { OwnedFd::from_raw_fd(rc as i32) }));
+        }
+        match errno() {
+            libc::EBADF => return Err(libc::EBADF),
+            // A stale cached pidfd (the thread exited): once more, fresh.
+            libc::ESRCH if !fresh => forget(tid),
+            _ => return Ok(None),
+        }
+    }
+    Ok(None)
 }
 
 pub struct FsView {
@@ -38,16 +122,18 @@ pub struct FsView {
 
 /// fstatat through a resolved path.
 pub fn do_stat(r: &Resolved, extra_flags: i32) -> Result<libc::stat, i32> {
-    // SAFETY: zeroed stat is valid; the path is NUL-terminated.
+    // SAFETY: zeroed stat is valid.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let (at, name, empty) = r.at();
     let flags = extra_flags
+        | empty
         | if r.follow {
             0
         } else {
             libc::AT_SYMLINK_NOFOLLOW
         };
-    // SAFETY: as above.
-    let rc = unsafe { libc::fstatat(libc::AT_FDCWD, r.path.as_ptr().cast(), &mut st, flags) };
+    // SAFETY: `name` is NUL-terminated and lives in `r`; `at` is held open by `r`.
+    let rc = unsafe { libc::fstatat(at, name, &mut st, flags) };
     if rc == 0 {
         Ok(st)
     } else {
@@ -98,6 +184,7 @@ impl FsView {
     /// Resolve (dirfd, path) as the tracee would. `empty`: the call allows an empty path (AT_EMPTY_PATH).
     pub fn resolve(
         &self,
+        via: Via,
         tid: i32,
         dirfd: i32,
         path: &[u8],
@@ -115,6 +202,27 @@ impl FsView {
             }
             Ok(())
         };
+        if dirfd >= 0 && (path.first() != Some(&b'/')) && (empty || !path.is_empty()) {
+            if let Some(fd) = tracee_fd(via, tid, dirfd)? {
+                use std::io::Write;
+                let mut p = Vec::with_capacity(path.len() + 32);
+                let _ = write!(p, "/proc/self/fd/{}", fd.as_raw_fd());
+                let mut rel = p.len(); // the NUL: the fd itself
+                if !path.is_empty() {
+                    p.push(b'/');
+                    rel += 1;
+                    p.extend_from_slice(path);
+                }
+                p.push(0);
+                return Ok(Resolved {
+                    path: p,
+                    follow: follow || path.is_empty(),
+                    at: fd.as_raw_fd(),
+                    rel,
+                    _fd: Some(fd),
+                });
+            }
+        }
         let mut p = Vec::with_capacity(path.len() + 32);
         if path.is_empty() {
             if !empty {
@@ -159,7 +267,7 @@ impl FsView {
             return Err(libc::EBADF);
         }
         let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
-        self.resolve(tid, dirfd, &path, follow, empty_ok)
+        self.resolve(via, tid, dirfd, &path, follow, empty_ok)
     }
 
     /// The stat family, done by the tracer and written to the tracee's buffer.
@@ -218,7 +326,9 @@ impl FsView {
     ) -> Result<i64, i32> {
         let dirfd = dirfd as i32;
         let r = self.target(via, tid, dirfd, path_ptr, flags, false)?;
+        let (at, name, empty) = r.at();
         let kflags = (flags & !(libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW))
+            | empty
             | if r.follow {
                 0
             } else {
@@ -226,16 +336,8 @@ impl FsView {
             };
         // SAFETY: zeroed statx is valid.
         let mut stx: libc::statx = unsafe { std::mem::zeroed() };
-        // SAFETY: NUL-terminated path; stx is ours.
-        let rc = unsafe {
-            libc::statx(
-                libc::AT_FDCWD,
-                r.path.as_ptr().cast(),
-                kflags,
-                mask | libc::STATX_BASIC_STATS,
-                &mut stx,
-            )
-        };
+        // SAFETY: `name` is NUL-terminated and, like `at`, held by `r`; stx is ours.
+        let rc = unsafe { libc::statx(at, name, kflags, mask | libc::STATX_BASIC_STATS, &mut stx) };
         if rc != 0 {
             return Err(fix_errno(tid, dirfd, errno()));
         }
@@ -298,6 +400,8 @@ fn resolve_in_root(tid: i32, path: &[u8], follow: bool) -> Result<Resolved, i32>
     Ok(Resolved {
         path,
         follow: true,
+        at: libc::AT_FDCWD,
+        rel: 0,
         _fd: Some(fd),
     })
 }

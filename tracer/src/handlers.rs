@@ -395,7 +395,10 @@ impl Tracer {
                 Ok(r) if r.ret() == 0 => {}
                 _ => return,
             }
-            let Ok(r) = self.fs.resolve(tid, dirfd, &path, false, false) else {
+            let Ok(r) = self
+                .fs
+                .resolve(Via::Tracer, tid, dirfd, &path, false, false)
+            else {
                 return;
             };
             let Ok(st) = do_stat(&r, 0) else { return };
@@ -432,7 +435,10 @@ impl Tracer {
                 Err(e) => return ret(Err(e)),
             }
         };
-        let r = match self.fs.resolve(tid, dirfd, &path, follow, fd_call) {
+        let r = match self
+            .fs
+            .resolve(Via::Tracer, tid, dirfd, &path, follow, fd_call)
+        {
             Ok(r) => r,
             Err(e) => return ret(Err(e)),
         };

@@ -104,6 +104,7 @@ impl Tracer {
                 self.threads.remove(&tid);
                 self.held.remove(&tid);
                 crate::mem::forget(tid);
+                crate::fsview::forget(tid);
                 if tid == self.main {
                     if !self.exec_seen {
                         return Outcome::ExecFailed(wstatus_code(status));
