@@ -188,6 +188,17 @@ fn notif_size() -> usize {
     }
 }
 
+fn hung_up(fd: i32) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one pollfd we own, no timeout.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n < 0 || p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+}
+
 /// Wait for the next notification. Err(errno) when the listener is unusable.
 fn recv(fd: i32, buf: &mut [u64]) -> Result<Notif, i32> {
     loop {
@@ -199,8 +210,10 @@ fn recv(fd: i32, buf: &mut [u64]) -> Result<Notif, i32> {
             return Ok(unsafe { std::ptr::read(buf.as_ptr().cast::<Notif>()) });
         }
         match crate::owners::errno() {
-            // EINTR: a signal; ENOENT: the caller died before we read it.
-            libc::EINTR | libc::ENOENT => continue,
+            libc::EINTR => continue,
+            // The caller died before we read it, or no task uses the filter
+            // any more (then RECV fails at once, forever: stop).
+            libc::ENOENT if !hung_up(fd) => continue,
             e => return Err(e),
         }
     }
