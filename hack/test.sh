@@ -69,7 +69,7 @@ step clippy cargo clippy --workspace --all-targets -- -D warnings
 step test cargo test --workspace -- --test-threads="${RLRT_TEST_THREADS:-4}"
 if [ "$(id -u)" = 0 ] && command -v containerd >/dev/null; then
   # A real containerd (runc v2 shim) driving the runtime as root.
-  step containerd hack/containerd-smoke.sh target/debug/rootlessrt
+  step containerd hack/containerd-smoke.sh "${CARGO_TARGET_DIR:-target}/debug/rootlessrt"
 fi
 
 if [ "$(dev_null_state)" != "$want_dev_null" ]; then
