@@ -188,6 +188,50 @@ mod tests {
         assert_eq!(run(&n, a, 0, 0), RET_ALLOW);
     }
 
+    /// Every number (and every prctl option) gets what the table says,
+    /// in every mode.
+    fn exhaustive(t: &ArchTable) {
+        let trace = RET_TRACE | TAG;
+        for (level, notify) in [
+            (Level::Ids, false),
+            (Level::Full, false),
+            (Level::Full, true),
+        ] {
+            let p = build(t, level, notify);
+            assert!(p.len() < 4096);
+            for nr in 0..1024u32 {
+                let row = t.rows_for(level).find(|r| r.nr == nr);
+                for arg0 in [0u64, 1, 8, 15, 22, 36, 47, 1000] {
+                    let want = match row {
+                        Some(r) if !r.only_arg0.is_empty() => {
+                            if r.only_arg0.contains(&(arg0 as u32)) {
+                                trace
+                            } else {
+                                RET_ALLOW
+                            }
+                        }
+                        Some(r) if notify && r.entry == Entry::Answer => RET_USER_NOTIF,
+                        Some(_) => trace,
+                        None if nr == t.io_uring_setup => RET_ERRNO | libc::ENOSYS as u32,
+                        None => RET_ALLOW,
+                    };
+                    let got = run(&p, t.audit_arch, nr, arg0);
+                    assert_eq!(got, want, "{level:?} notify={notify} nr {nr} arg0 {arg0}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn exhaustive_x86_64() {
+        exhaustive(&x86_64::TABLE);
+    }
+
+    #[test]
+    fn exhaustive_aarch64() {
+        exhaustive(&aarch64::TABLE);
+    }
+
     #[test]
     fn aarch64_filter() {
         let t = &aarch64::TABLE;
