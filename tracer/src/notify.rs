@@ -242,7 +242,18 @@ fn send(fd: i32, id: u64, result: Result<i64, i32>) {
     };
     // SAFETY: the ioctl reads a struct seccomp_notif_resp we own. ENOENT (the
     // caller died or was interrupted) needs nothing from us.
-    unsafe { libc::ioctl(fd, IOCTL_NOTIF_SEND, &resp as *const Resp) };
+    let rc = unsafe { libc::ioctl(fd, IOCTL_NOTIF_SEND, &resp as *const Resp) };
+    if rc != 0 && resp.flags != 0 && crate::owners::errno() == libc::EINVAL {
+        // No FLAG_CONTINUE before Linux 5.5: an error beats a caller blocked forever.
+        let denied = Resp {
+            id,
+            val: 0,
+            error: -libc::EACCES,
+            flags: 0,
+        };
+        // SAFETY: as above.
+        unsafe { libc::ioctl(fd, IOCTL_NOTIF_SEND, &denied as *const Resp) };
+    }
 }
 
 /// Start the answering thread: it waits for the child's listener fd on
