@@ -84,10 +84,11 @@ fn pidfd_of(via: Via, tid: i32) -> Option<(Arc<OwnedFd>, bool)> {
             return None;
         }
     }
-    if pidfds().len() >= 4096 {
-        pidfds().clear();
+    let mut all = pidfds();
+    if all.len() >= 4096 {
+        all.clear(); // dead tids the loop did not see exit (never expected to fill)
     }
-    pidfds().insert(tid, fd.clone());
+    all.insert(tid, fd.clone());
     Some((fd, true))
 }
 

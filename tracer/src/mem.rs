@@ -89,24 +89,61 @@ fn notify_rw(fd: i32, id: u64, tid: i32, op: &mut dyn FnMut(&File) -> bool) -> R
 static VM_DENIED: AtomicBool = AtomicBool::new(false);
 const PAGE: u64 = 4096;
 
-fn vm_read(tid: i32, addr: u64, buf: &mut [u8]) -> Result<usize, i32> {
-    let local = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    let remote = libc::iovec {
-        iov_base: addr as *mut libc::c_void,
-        iov_len: buf.len(),
-    };
-    // SAFETY: `local` covers exactly `buf`; the remote side is checked by the kernel.
-    let n = unsafe { libc::process_vm_readv(tid, &local, 1, &remote, 1, 0) };
-    if n < 0 {
-        Err(std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EFAULT))
-    } else {
-        Ok(n as usize)
+/// process_vm_readv (`write` false) or process_vm_writev of exactly `len`
+/// bytes at `local`. Ok(false): denied here (non-dumpable tracee, no
+/// CAP_SYS_PTRACE), from now on the caller uses PEEK/POKE.
+fn vm_rw(
+    tid: i32,
+    addr: u64,
+    local: *mut libc::c_void,
+    len: usize,
+    write: bool,
+) -> Result<bool, i32> {
+    if VM_DENIED.load(Ordering::Relaxed) {
+        return Ok(false);
     }
+    let l = libc::iovec {
+        iov_base: local,
+        iov_len: len,
+    };
+    let r = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: len,
+    };
+    // SAFETY: `l` covers a buffer of `len` bytes owned by the caller (only read
+    // when writing); the remote side is checked by the kernel.
+    let n = unsafe {
+        if write {
+            libc::process_vm_writev(tid, &l, 1, &r, 1, 0)
+        } else {
+            libc::process_vm_readv(tid, &l, 1, &r, 1, 0)
+        }
+    };
+    if n == len as isize {
+        return Ok(true);
+    }
+    if n >= 0 {
+        return Err(libc::EFAULT);
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        Some(libc::EPERM) | Some(libc::ENOSYS) => {
+            VM_DENIED.store(true, Ordering::Relaxed);
+            Ok(false)
+        }
+        Some(e) => Err(e),
+        None => Err(libc::EFAULT),
+    }
+}
+
+/// Nothing to do (Ok(true)), a bad range (EFAULT), or go on (Ok(false)).
+fn trivial(addr: u64, len: usize) -> Result<bool, i32> {
+    if len == 0 {
+        return Ok(true);
+    }
+    if addr == 0 || addr.checked_add(len as u64).is_none() {
+        return Err(libc::EFAULT);
+    }
+    Ok(false)
 }
 
 fn peek_read(tid: i32, addr: u64, buf: &mut [u8]) -> Result<(), i32> {
@@ -139,22 +176,14 @@ pub fn read(tid: i32, addr: u64, buf: &mut [u8]) -> Result<(), i32> {
 }
 
 pub fn read_via(via: Via, tid: i32, addr: u64, buf: &mut [u8]) -> Result<(), i32> {
-    if buf.is_empty() {
+    if trivial(addr, buf.len())? {
         return Ok(());
-    }
-    if addr == 0 || addr.checked_add(buf.len() as u64).is_none() {
-        return Err(libc::EFAULT);
     }
     if let Via::Notify { fd, id } = via {
         return notify_rw(fd, id, tid, &mut |f| f.read_exact_at(buf, addr).is_ok());
     }
-    if !VM_DENIED.load(Ordering::Relaxed) {
-        match vm_read(tid, addr, buf) {
-            Ok(n) if n == buf.len() => return Ok(()),
-            Ok(_) | Err(libc::EFAULT) => return Err(libc::EFAULT),
-            Err(libc::EPERM) | Err(libc::ENOSYS) => VM_DENIED.store(true, Ordering::Relaxed),
-            Err(e) => return Err(e),
-        }
+    if vm_rw(tid, addr, buf.as_mut_ptr().cast(), buf.len(), false)? {
+        return Ok(());
     }
     peek_read(tid, addr, buf)
 }
@@ -165,48 +194,26 @@ pub fn read_u32(tid: i32, addr: u64) -> Result<u32, i32> {
     Ok(u32::from_ne_bytes(b))
 }
 
-fn vm_write(tid: i32, addr: u64, data: &[u8]) -> Result<usize, i32> {
-    let local = libc::iovec {
-        iov_base: data.as_ptr() as *mut libc::c_void,
-        iov_len: data.len(),
-    };
-    let remote = libc::iovec {
-        iov_base: addr as *mut libc::c_void,
-        iov_len: data.len(),
-    };
-    // SAFETY: `local` covers exactly `data`, which the kernel only reads.
-    let n = unsafe { libc::process_vm_writev(tid, &local, 1, &remote, 1, 0) };
-    if n < 0 {
-        Err(std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EFAULT))
-    } else {
-        Ok(n as usize)
-    }
-}
-
 /// Write all of `data`; EFAULT if any byte is unwritable.
 pub fn write(tid: i32, addr: u64, data: &[u8]) -> Result<(), i32> {
     write_via(Via::Tracer, tid, addr, data)
 }
 
 pub fn write_via(via: Via, tid: i32, addr: u64, data: &[u8]) -> Result<(), i32> {
-    if data.is_empty() {
+    if trivial(addr, data.len())? {
         return Ok(());
-    }
-    if addr == 0 || addr.checked_add(data.len() as u64).is_none() {
-        return Err(libc::EFAULT);
     }
     if let Via::Notify { fd, id } = via {
         return notify_rw(fd, id, tid, &mut |f| f.write_all_at(data, addr).is_ok());
     }
-    if !VM_DENIED.load(Ordering::Relaxed) {
-        match vm_write(tid, addr, data) {
-            Ok(n) if n == data.len() => return Ok(()),
-            Ok(_) | Err(libc::EFAULT) => return Err(libc::EFAULT),
-            Err(libc::EPERM) | Err(libc::ENOSYS) => VM_DENIED.store(true, Ordering::Relaxed),
-            Err(e) => return Err(e),
-        }
+    if vm_rw(
+        tid,
+        addr,
+        data.as_ptr() as *mut libc::c_void,
+        data.len(),
+        true,
+    )? {
+        return Ok(());
     }
     // Fallback: read-modify-write whole words with PEEK/POKE.
     let w = std::mem::size_of::<libc::c_long>();

@@ -16,6 +16,7 @@
 
 use crate::fsview::FsView;
 use crate::mem::{self, Via};
+use crate::seccomp;
 use crate::syscalls::{Row, NATIVE};
 use std::sync::Arc;
 
@@ -57,48 +58,16 @@ struct Resp {
 /// Install `prog` with a listener (async-signal-safe: runs after fork).
 /// Returns the listener fd, or a negative errno.
 pub fn install_with_listener(prog: &[libc::sock_filter]) -> i32 {
-    let fprog = libc::sock_fprog {
-        len: prog.len() as u16,
-        filter: prog.as_ptr() as *mut libc::sock_filter,
-    };
-    let mut last = libc::EINVAL;
     // WAIT_KILLABLE_RECV (5.19): once we hold a notification, a harmless
     // signal does not abort the call, so the work is not done twice.
-    let variants = [
+    let r = match seccomp::install_flags(
+        prog,
         FILTER_FLAG_NEW_LISTENER | FILTER_FLAG_WAIT_KILLABLE_RECV,
-        FILTER_FLAG_NEW_LISTENER,
-    ];
-    let mut i = 0;
-    let mut nnp_tried = false;
-    while i < variants.len() {
-        // SAFETY: fprog points to a valid program that outlives the call.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER,
-                variants[i],
-                &fprog as *const libc::sock_fprog,
-            )
-        };
-        if rc >= 0 {
-            return rc as i32;
-        }
-        // SAFETY: reading errno.
-        last = unsafe { *libc::__errno_location() };
-        match last {
-            libc::EINVAL => i += 1,
-            // No CAP_SYS_ADMIN: a filter needs NoNewPrivs, as in seccomp::install.
-            // SAFETY: plain prctl.
-            libc::EACCES if !nnp_tried => {
-                nnp_tried = true;
-                if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-                    break;
-                }
-            }
-            _ => break,
-        }
-    }
-    -last
+    ) {
+        Err(libc::EINVAL) => seccomp::install_flags(prog, FILTER_FLAG_NEW_LISTENER),
+        r => r,
+    };
+    r.unwrap_or_else(|e| -e)
 }
 
 /// Send `fd` over the unix socket `sock` (async-signal-safe).

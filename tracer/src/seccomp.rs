@@ -100,6 +100,15 @@ pub fn build(table: &ArchTable, level: Level, notify: bool) -> Vec<libc::sock_fi
 /// Returns 0 or an errno. On EACCES (no NoNewPrivs and no CAP_SYS_ADMIN) sets
 /// PR_SET_NO_NEW_PRIVS and retries.
 pub fn install(prog: &[libc::sock_filter]) -> i32 {
+    match install_flags(prog, 0) {
+        Ok(_) => 0,
+        Err(e) => e,
+    }
+}
+
+/// As `install`, with SECCOMP_FILTER_FLAG_* `flags`: Ok(what seccomp(2)
+/// returned, e.g. the listener fd) or Err(errno).
+pub fn install_flags(prog: &[libc::sock_filter], flags: libc::c_ulong) -> Result<i32, i32> {
     let fprog = libc::sock_fprog {
         len: prog.len() as u16,
         filter: prog.as_ptr() as *mut libc::sock_filter,
@@ -110,24 +119,24 @@ pub fn install(prog: &[libc::sock_filter]) -> i32 {
             libc::syscall(
                 libc::SYS_seccomp,
                 libc::SECCOMP_SET_MODE_FILTER,
-                0,
+                flags,
                 &fprog as *const libc::sock_fprog,
             )
         };
-        if rc == 0 {
-            return 0;
+        if rc >= 0 {
+            return Ok(rc as i32);
         }
         // SAFETY: reading errno.
         let e = unsafe { *libc::__errno_location() };
         if e != libc::EACCES || attempt == 1 {
-            return e;
+            return Err(e);
         }
         // SAFETY: plain prctl.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-            return e;
+            return Err(e);
         }
     }
-    libc::EACCES
+    Err(libc::EACCES)
 }
 
 #[cfg(test)]
