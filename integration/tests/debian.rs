@@ -507,6 +507,54 @@ fn dpkg_owners_and_setgid() {
     );
 }
 
+/// Credentials across fork and set-ID exec, with `noNewPrivileges` off (with
+/// it on, set-ID bits are ignored, as the kernel does). In a container the
+/// tracer traces a process only from its first credential change or set-ID
+/// exec on (docs/tracer.md): these are the cases that tell.
+#[test]
+fn setid_exec_and_inheritance() {
+    let Some((_g, ctx, fx)) = shared("setid_exec_and_inheritance") else {
+        return;
+    };
+    let script = "set -e; \
+        perl -e 'if (!fork) { sleep 1; print \"forked-before $<\\n\"; exit } \
+                 $< = $> = 1000; if (!fork) { print \"forked-after $< $>\\n\"; exit } \
+                 wait; wait; print \"changed $< $>\\n\"'; \
+        install -o 1000 -m 4755 /usr/bin/id /srv/u1000-id; \
+        install -g mail -m 2755 /usr/bin/id /srv/mail-id; \
+        cp /usr/bin/id /srv/nnp-id; chown 1000 /srv/nnp-id; chmod 4755 /srv/nnp-id; \
+        as1000() { setpriv --reuid=1000 --regid=1000 --clear-groups \"$@\"; }; \
+        echo \"by-root $(/srv/u1000-id -u) $(/srv/u1000-id -ru) $(/srv/mail-id -g) $(/srv/mail-id -rg)\"; \
+        echo \"by-1000 $(as1000 /srv/mail-id -u) $(as1000 /srv/mail-id -g) $(as1000 /srv/u1000-id -u)\"; \
+        echo \"nnp $(setpriv --no-new-privs /srv/nnp-id -u)\"";
+    let b = bundle_on(&ctx, &fx.rootfs, &["sh", "-c", script]);
+    b.edit(|v| v["process"]["noNewPrivileges"] = json!(false));
+    let id = ctx.id();
+    let out = ctx
+        .rt(["run", "--bundle"])
+        .arg(b.path.to_string_lossy())
+        .arg(&id)
+        .timeout(STEP_TIMEOUT)
+        .run();
+    assert!(out.success(), "container script failed: {out}");
+    let get = |k: &str| -> String {
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k} ")))
+            .unwrap_or_else(|| panic!("no {k} line: {out}"))
+            .to_string()
+    };
+    // Forked before the parent's setuid: still root; after: the new IDs.
+    assert_eq!(get("forked-before"), "0", "{out}");
+    assert_eq!(get("forked-after"), "1000 1000", "{out}");
+    assert_eq!(get("changed"), "1000 1000", "{out}");
+    // Set-ID files exec'd by root and by uid 1000 (real IDs unchanged).
+    assert_eq!(get("by-root"), "1000 0 8 0", "{out}");
+    assert_eq!(get("by-1000"), "1000 8 1000", "{out}");
+    // no_new_privs: the set-user-ID bit is ignored.
+    assert_eq!(get("nnp"), "0", "{out}");
+}
+
 /// (d) useradd -m, su, chown -R, install -o, tar --same-owner round trips.
 #[test]
 fn useradd_su_chown_tar() {

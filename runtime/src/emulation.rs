@@ -224,10 +224,8 @@ impl Executor for TracerExecutor {
                 }))
             }),
         };
-        match tracer::run(&cfg, &argv, &env) {
-            Ok(code) => std::process::exit(code),
-            Err(e) => Err(ExecutorError::Other(e.to_string())),
-        }
+        let e = tracer::run_then_exit(&cfg, &argv, &env);
+        Err(ExecutorError::Other(e.to_string()))
     }
 
     /// Like runc: the command must resolve, through the spec's PATH or, when

@@ -17,6 +17,21 @@ pub struct Regs {
     raw: libc::user_regs_struct,
 }
 
+impl Regs {
+    /// A call seen through the listener: only the arguments are known (the
+    /// handlers read nothing else; mknod's rewrite edits them in place).
+    pub fn from_args(args: &[u64; 6]) -> Regs {
+        // SAFETY: an all-zero user_regs_struct is valid.
+        let mut r = Regs {
+            raw: unsafe { std::mem::zeroed() },
+        };
+        for (i, &a) in args.iter().enumerate() {
+            r.set_arg(i, a);
+        }
+        r
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 impl Regs {
     pub fn get(tid: i32) -> io::Result<Regs> {

@@ -1,7 +1,7 @@
 //! `rootlessrt fakeroot [--] CMD ARGS...`: a fresh single-ID user namespace, the host
 //! filesystem as it is, and the tracer.
 
-use crate::{run, CapSets, Config, Credentials, Error, Mode};
+use crate::{run_then_exit, CapSets, Config, Credentials, Error, Mode};
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt;
 
@@ -100,13 +100,12 @@ pub fn fakeroot_main(args: &[OsString]) -> i32 {
         pre_exec: None,
     };
     let cmd = args[0].to_string_lossy();
-    match run(&cfg, &argv, &env) {
-        Ok(code) => code,
-        Err(Error::Exec(e)) if e == libc::ENOENT => fail(127, format!("{cmd}: command not found")),
-        Err(Error::Exec(e)) => fail(
+    match run_then_exit(&cfg, &argv, &env) {
+        Error::Exec(e) if e == libc::ENOENT => fail(127, format!("{cmd}: command not found")),
+        Error::Exec(e) => fail(
             126,
             format!("{cmd}: {}", std::io::Error::from_raw_os_error(e)),
         ),
-        Err(e) => fail(125, e),
+        e => fail(125, e),
     }
 }

@@ -85,8 +85,8 @@ fn pidfd_of(via: Via, tid: i32) -> Option<(Arc<OwnedFd>, bool)> {
         }
     }
     let mut all = pidfds();
-    if all.len() >= 4096 {
-        all.clear(); // dead tids the loop did not see exit (never expected to fill)
+    if all.len() >= mem::CACHED {
+        all.clear(); // dead tids nobody saw exit (untraced callers of the listener engine)
     }
     all.insert(tid, fd.clone());
     Some((fd, true))

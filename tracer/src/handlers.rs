@@ -4,7 +4,7 @@
 use crate::arch::Regs;
 use crate::creds::{cap_valid_mask, Creds, CAP_CHOWN, CAP_MKNOD};
 use crate::fsview::{do_stat, fix_errno, Resolved};
-use crate::mem::{self, Via};
+use crate::mem;
 use crate::owners::{errno, Meta};
 use crate::syscalls::{Row, Sys};
 use crate::tracer::{Action, Pending, Tracer};
@@ -34,7 +34,7 @@ impl Tracer {
     /// Read a path argument (without NUL).
     fn read_path(&mut self, tid: i32, addr: u64) -> Result<Vec<u8>, i32> {
         let mut v = Vec::new();
-        mem::read_cstr(tid, addr, PATH_MAX - 1, &mut v).map(|_| v)
+        mem::read_cstr_via(self.via, tid, addr, PATH_MAX - 1, &mut v).map(|_| v)
     }
 
     fn creds(&mut self, tid: i32) -> &mut Creds {
@@ -64,7 +64,7 @@ impl Tracer {
                     [c.rgid, c.egid, c.sgid]
                 };
                 for (i, id) in v.iter().enumerate() {
-                    if let Err(e) = mem::write(tid, a(i), &id.to_ne_bytes()) {
+                    if let Err(e) = mem::write_via(self.via, tid, a(i), &id.to_ne_bytes()) {
                         return ret(Err(e));
                     }
                 }
@@ -83,7 +83,7 @@ impl Tracer {
                     return ret(Err(libc::EINVAL));
                 }
                 let bytes: Vec<u8> = groups.iter().flat_map(|g| g.to_ne_bytes()).collect();
-                match mem::write(tid, a(1), &bytes) {
+                match mem::write_via(self.via, tid, a(1), &bytes) {
                     Ok(()) => Action::Skip(groups.len() as i64),
                     Err(e) => ret(Err(e)),
                 }
@@ -94,7 +94,7 @@ impl Tracer {
                     Err(e) => return ret(Err(e)),
                 };
                 let mut raw = vec![0u8; n * 4];
-                if let Err(e) = mem::read(tid, a(1), &mut raw) {
+                if let Err(e) = mem::read_via(self.via, tid, a(1), &mut raw) {
                     return ret(Err(e));
                 }
                 let g = raw
@@ -153,7 +153,7 @@ impl Tracer {
             Sys::Mknodat => self.mknod(tid, regs, a(0), 1),
             Sys::Stat | Sys::Lstat | Sys::Fstat | Sys::Newfstatat | Sys::Statx => {
                 let args = [a(0), a(1), a(2), a(3), a(4), a(5)];
-                let r = self.fs.answer(Via::Tracer, tid, row.sys, &args);
+                let r = self.fs.answer(self.via, tid, row.sys, &args);
                 ret(r.unwrap_or(Err(libc::ENOSYS)))
             }
             Sys::Listxattr => {
@@ -185,14 +185,14 @@ impl Tracer {
 
     fn xattr_filter(&mut self, tid: i32, name_ptr: u64, err: i32) -> Action {
         let mut name = Vec::new();
-        match mem::read_cstr(tid, name_ptr, 255, &mut name) {
+        match mem::read_cstr_via(self.via, tid, name_ptr, 255, &mut name) {
             Ok(()) if is_hidden(&name) => ret(Err(err)),
             _ => Action::Native, // the kernel reports EFAULT/ERANGE itself
         }
     }
 
     fn capget(&mut self, tid: i32, hdr: u64, data: u64) -> Action {
-        let version = match mem::read_u32(tid, hdr) {
+        let version = match mem::read_u32_via(self.via, tid, hdr) {
             Ok(v) => v,
             Err(e) => return ret(Err(e)),
         };
@@ -200,7 +200,7 @@ impl Tracer {
             0x1998_0330 => 1,
             0x2007_1026 | 0x2008_0522 => 2,
             _ => {
-                if let Err(e) = mem::write(tid, hdr, &0x2008_0522u32.to_ne_bytes()) {
+                if let Err(e) = mem::write_via(self.via, tid, hdr, &0x2008_0522u32.to_ne_bytes()) {
                     return ret(Err(e));
                 }
                 return ret(if data == 0 { Ok(0) } else { Err(libc::EINVAL) });
@@ -209,7 +209,7 @@ impl Tracer {
         if data == 0 {
             return Action::Skip(0);
         }
-        let pid = match mem::read_u32(tid, hdr + 4) {
+        let pid = match mem::read_u32_via(self.via, tid, hdr + 4) {
             Ok(p) => p as i32,
             Err(e) => return ret(Err(e)),
         };
@@ -229,11 +229,11 @@ impl Tracer {
                 out.extend_from_slice(&((v >> (32 * w)) as u32).to_ne_bytes());
             }
         }
-        ret(mem::write(tid, data, &out).map(|_| 0))
+        ret(mem::write_via(self.via, tid, data, &out).map(|_| 0))
     }
 
     fn capset(&mut self, tid: i32, hdr: u64, data: u64) -> Action {
-        let version = match mem::read_u32(tid, hdr) {
+        let version = match mem::read_u32_via(self.via, tid, hdr) {
             Ok(v) => v,
             Err(e) => return ret(Err(e)),
         };
@@ -241,13 +241,13 @@ impl Tracer {
             0x1998_0330 => 1,
             0x2007_1026 | 0x2008_0522 => 2,
             _ => {
-                if let Err(e) = mem::write(tid, hdr, &0x2008_0522u32.to_ne_bytes()) {
+                if let Err(e) = mem::write_via(self.via, tid, hdr, &0x2008_0522u32.to_ne_bytes()) {
                     return ret(Err(e));
                 }
                 return ret(Err(libc::EINVAL));
             }
         };
-        let pid = match mem::read_u32(tid, hdr + 4) {
+        let pid = match mem::read_u32_via(self.via, tid, hdr + 4) {
             Ok(p) => p as i32,
             Err(e) => return ret(Err(e)),
         };
@@ -255,7 +255,7 @@ impl Tracer {
             return ret(Err(libc::EPERM));
         }
         let mut raw = vec![0u8; 12 * words];
-        if let Err(e) = mem::read(tid, data, &mut raw) {
+        if let Err(e) = mem::read_via(self.via, tid, data, &mut raw) {
             return ret(Err(e));
         }
         let word = |w: usize, i: usize| -> u64 {
@@ -294,7 +294,7 @@ impl Tracer {
         }
         let r = match self
             .fs
-            .target(Via::Tracer, tid, dirfd, path_ptr, flags, fd_call)
+            .target(self.via, tid, dirfd, path_ptr, flags, fd_call)
         {
             Ok(r) => r,
             Err(e) => return ret(Err(e)),
@@ -380,6 +380,13 @@ impl Tracer {
 
     /// Syscall-exit stop.
     pub fn syscall_exit(&mut self, tid: i32) {
+        if let Ok(r) = Regs::get(tid) {
+            self.finish_pending(tid, r.ret());
+        }
+    }
+
+    /// The call we asked to see the end of returned `ret`.
+    pub fn finish_pending(&mut self, tid: i32, ret: i64) {
         let pending = match self.threads.get_mut(&tid) {
             Some(t) => std::mem::replace(&mut t.pending, Pending::None),
             None => return,
@@ -391,14 +398,10 @@ impl Tracer {
             rdev,
         } = pending
         {
-            match Regs::get(tid) {
-                Ok(r) if r.ret() == 0 => {}
-                _ => return,
+            if ret != 0 {
+                return;
             }
-            let Ok(r) = self
-                .fs
-                .resolve(Via::Tracer, tid, dirfd, &path, false, false)
-            else {
+            let Ok(r) = self.fs.resolve(self.via, tid, dirfd, &path, false, false) else {
                 return;
             };
             let Ok(st) = do_stat(&r, 0) else { return };
@@ -437,7 +440,7 @@ impl Tracer {
         };
         let r = match self
             .fs
-            .resolve(Via::Tracer, tid, dirfd, &path, follow, fd_call)
+            .resolve(self.via, tid, dirfd, &path, follow, fd_call)
         {
             Ok(r) => r,
             Err(e) => return ret(Err(e)),
@@ -467,7 +470,7 @@ impl Tracer {
         if out.len() as u64 > size {
             return ret(Err(libc::ERANGE));
         }
-        ret(mem::write(tid, list, &out).map(|_| out.len() as i64))
+        ret(mem::write_via(self.via, tid, list, &out).map(|_| out.len() as i64))
     }
 
     /// PTRACE_EVENT_EXEC: apply set-user-ID / set-group-ID and the capability rules,

@@ -10,6 +10,7 @@ pub mod creds;
 mod fakeroot;
 mod fsview;
 mod handlers;
+mod listener;
 mod mem;
 mod notify;
 mod owners;
@@ -188,6 +189,6 @@ impl std::error::Error for Error {
     }
 }
 
-pub use runner::run;
+pub use runner::{run, run_then_exit};
 
 mod runner;

@@ -27,6 +27,9 @@ pub const DENIED: i32 = i32::MAX;
 /// process_vm_readv/writev, which check on every call. A file is bound to an
 /// address space, not to a tid, so the ptrace loop forgets a tid when it
 /// execs or exits (`forget`).
+/// At most this many cached mem files (and pidfds, fsview.rs).
+pub const CACHED: usize = 256;
+
 static MEM_FILES: LazyLock<Mutex<HashMap<i32, Arc<File>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
@@ -43,6 +46,11 @@ pub fn forget(tid: i32) {
 fn mem_file(fd: i32, id: u64, tid: i32) -> Result<(Arc<File>, bool), i32> {
     if let Some(f) = mem_files().get(&tid) {
         return Ok((f.clone(), false));
+    }
+    if mem_files().len() >= CACHED {
+        // Under the listener engine most callers are never traced, so their
+        // exits go unseen: keep the cache (and our fd count) bounded.
+        mem_files().clear();
     }
     let f = match File::options()
         .read(true)
@@ -188,9 +196,9 @@ pub fn read_via(via: Via, tid: i32, addr: u64, buf: &mut [u8]) -> Result<(), i32
     peek_read(tid, addr, buf)
 }
 
-pub fn read_u32(tid: i32, addr: u64) -> Result<u32, i32> {
+pub fn read_u32_via(via: Via, tid: i32, addr: u64) -> Result<u32, i32> {
     let mut b = [0u8; 4];
-    read(tid, addr, &mut b)?;
+    read_via(via, tid, addr, &mut b)?;
     Ok(u32::from_ne_bytes(b))
 }
 
@@ -246,10 +254,6 @@ pub fn write_via(via: Via, tid: i32, addr: u64, data: &[u8]) -> Result<(), i32> 
 /// Read a NUL-terminated string of at most `max` bytes (without the NUL) into `out`.
 /// Reads page by page so a string ending just before an unmapped page works.
 /// EFAULT for a bad pointer, ENAMETOOLONG when no NUL within `max`.
-pub fn read_cstr(tid: i32, addr: u64, max: usize, out: &mut Vec<u8>) -> Result<(), i32> {
-    read_cstr_via(Via::Tracer, tid, addr, max, out)
-}
-
 pub fn read_cstr_via(
     via: Via,
     tid: i32,

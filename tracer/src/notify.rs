@@ -37,14 +37,14 @@ const IOCTL_NOTIF_SET_FLAGS: libc::c_ulong = 0x4008_2104;
 /// larger zeroed buffer (see `recv`).
 #[repr(C)]
 #[derive(Clone, Copy)]
-struct Notif {
-    id: u64,
-    pid: u32,
-    flags: u32,
-    nr: i32,
-    arch: u32,
-    ip: u64,
-    args: [u64; 6],
+pub struct Notif {
+    pub id: u64,
+    pub pid: u32,
+    pub flags: u32,
+    pub nr: i32,
+    pub arch: u32,
+    pub ip: u64,
+    pub args: [u64; 6],
 }
 
 #[repr(C)]
@@ -96,7 +96,7 @@ pub fn send_fd(sock: i32, fd: i32) -> bool {
 }
 
 /// Receive one fd from `sock`; None at EOF (the child installed no listener).
-fn recv_fd(sock: i32) -> Option<i32> {
+pub fn recv_fd(sock: i32) -> Option<i32> {
     // SAFETY: as in send_fd, receiving into buffers we own; the fd we get is new.
     unsafe {
         let mut byte = [0u8; 1];
@@ -111,9 +111,7 @@ fn recv_fd(sock: i32) -> Option<i32> {
         msg.msg_control = ctl.as_mut_ptr().cast();
         msg.msg_controllen = std::mem::size_of_val(&ctl) as _;
         loop {
-            // Not MSG_CMSG_CLOEXEC: the runner closes every close-on-exec fd
-            // once the workload has exec'd (see runner::close_cloexec_fds).
-            let n = libc::recvmsg(sock, &mut msg, 0);
+            let n = libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC);
             if n < 0 && *libc::__errno_location() == libc::EINTR {
                 continue;
             }
@@ -138,7 +136,7 @@ pub fn id_valid(fd: i32, id: u64) -> bool {
 }
 
 /// The kernel's size of struct seccomp_notif (it may grow in later kernels).
-fn notif_size() -> usize {
+pub fn notif_size() -> usize {
     // struct seccomp_notif_sizes { __u16 seccomp_notif, seccomp_notif_resp, seccomp_data; }
     let mut sizes = [0u16; 3];
     // SAFETY: SECCOMP_GET_NOTIF_SIZES writes three u16 into `sizes`.
@@ -168,6 +166,31 @@ fn hung_up(fd: i32) -> bool {
     n < 0 || p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
 }
 
+/// The pending notification, once poll(2) said there is one: None when its
+/// caller died meanwhile, Err(errno) when the listener is unusable.
+pub fn recv_one(fd: i32, buf: &mut [u64]) -> Result<Option<Notif>, i32> {
+    buf.fill(0);
+    // SAFETY: as in `recv`.
+    let rc = unsafe { libc::ioctl(fd, IOCTL_NOTIF_RECV, buf.as_mut_ptr()) };
+    if rc == 0 {
+        // SAFETY: the buffer starts with a struct seccomp_notif.
+        return Ok(Some(unsafe {
+            std::ptr::read(buf.as_ptr().cast::<Notif>())
+        }));
+    }
+    match crate::owners::errno() {
+        libc::EINTR | libc::ENOENT => Ok(None),
+        e => Err(e),
+    }
+}
+
+/// Hand the CPU straight to the answering thread and back (Linux 6.6);
+/// without it the answers are still right, only slower.
+pub fn set_sync_wake_up(fd: i32) {
+    // SAFETY: the ioctl reads one flag word.
+    unsafe { libc::ioctl(fd, IOCTL_NOTIF_SET_FLAGS, USER_NOTIF_FD_SYNC_WAKE_UP) };
+}
+
 /// Wait for the next notification. Err(errno) when the listener is unusable.
 fn recv(fd: i32, buf: &mut [u64]) -> Result<Notif, i32> {
     loop {
@@ -188,7 +211,8 @@ fn recv(fd: i32, buf: &mut [u64]) -> Result<Notif, i32> {
     }
 }
 
-fn send(fd: i32, id: u64, result: Result<i64, i32>) {
+/// Answer notification `id`: a result, an errno, or (`mem::DENIED`) "run it natively".
+pub fn send(fd: i32, id: u64, result: Result<i64, i32>) {
     let resp = match result {
         Ok(v) => Resp {
             id,
@@ -227,10 +251,9 @@ fn send(fd: i32, id: u64, result: Result<i64, i32>) {
 
 /// Start the answering thread: it waits for the child's listener fd on
 /// `sock`, then serves notifications until the listener fails. It holds no
-/// tracee alive and dies with the process.
-pub fn start(sock: i32, view: Arc<FsView>) {
-    // SAFETY: plain fcntl on our end; see recv_fd for why it must stay open.
-    unsafe { libc::fcntl(sock, libc::F_SETFD, 0) };
+/// tracee alive and dies with the process. False when no thread could be
+/// made (`sock` is closed then).
+pub fn start(sock: i32, view: Arc<FsView>) -> bool {
     let spawned = std::thread::Builder::new()
         .name("rlrt-notify".into())
         .spawn(move || {
@@ -244,16 +267,15 @@ pub fn start(sock: i32, view: Arc<FsView>) {
             }
         });
     if spawned.is_err() {
-        // No thread: the child's sendmsg fails, and it falls back to ptrace.
         // SAFETY: our end of the socketpair.
         unsafe { libc::close(sock) };
+        return false;
     }
+    true
 }
 
 fn serve(fd: i32, view: &FsView) {
-    // SAFETY: the ioctl reads one flag word. Without it (kernel < 6.6) the
-    // answers are still right, only slower.
-    unsafe { libc::ioctl(fd, IOCTL_NOTIF_SET_FLAGS, USER_NOTIF_FD_SYNC_WAKE_UP) };
+    set_sync_wake_up(fd);
     let index: Vec<Option<Row>> = NATIVE.index();
     let mut buf = vec![0u64; notif_size().div_ceil(8)];
     while let Ok(n) = recv(fd, &mut buf) {

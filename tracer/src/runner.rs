@@ -3,9 +3,9 @@
 use crate::creds::Creds;
 use crate::fsview::FsView;
 use crate::notify;
-use crate::seccomp;
+use crate::seccomp::{self, Route};
 use crate::syscalls::{Level, NATIVE};
-use crate::tracer::{Outcome, Tracer};
+use crate::tracer::{Outcome, Tracer, PTRACE_OPTIONS};
 use crate::{CapSets, Config, Error, Mode, PreExec};
 use std::ffi::CString;
 use std::os::unix::thread::JoinHandleExt;
@@ -77,7 +77,8 @@ struct SignalSetup {
 
 /// Block the forwarded signals (a dedicated thread sigwaits for them) and give them
 /// a handler so that, as PID 1 of a pid namespace, we still receive them.
-fn setup_signals() -> SignalSetup {
+/// `sigchld`: also block SIGCHLD, which the listener engine reads from a signalfd.
+fn setup_signals(sigchld: bool) -> SignalSetup {
     // SAFETY: sigset/sigaction manipulation on values we own.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
@@ -94,7 +95,11 @@ fn setup_signals() -> SignalSetup {
             }
         }
         let mut old_mask: libc::sigset_t = std::mem::zeroed();
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old_mask);
+        let mut mask = set;
+        if sigchld {
+            libc::sigaddset(&mut mask, libc::SIGCHLD);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &mask, &mut old_mask);
         SignalSetup {
             set,
             old_mask,
@@ -104,12 +109,16 @@ fn setup_signals() -> SignalSetup {
 }
 
 impl SignalSetup {
-    /// In the child after fork (async-signal-safe).
+    /// In the child after fork (async-signal-safe). execve resets caught
+    /// signals to SIG_DFL by itself, so only ignored ones need restoring:
+    /// that is one sigaction instead of fifty on the way to the workload.
     fn restore_in_child(&self) {
         // SAFETY: restoring saved dispositions and the mask.
         unsafe {
             for (s, a) in &self.old_actions {
-                libc::sigaction(*s, a, std::ptr::null_mut());
+                if a.sa_sigaction == libc::SIG_IGN {
+                    libc::sigaction(*s, a, std::ptr::null_mut());
+                }
             }
             libc::sigprocmask(libc::SIG_SETMASK, &self.old_mask, std::ptr::null_mut());
         }
@@ -183,25 +192,29 @@ impl Forwarder {
     }
 }
 
-/// Close every fd ≥ 3 marked FD_CLOEXEC except `keep` (what the workload's exec would have closed).
-fn close_cloexec_fds(keep: &[i32]) {
+/// Every fd ≥ 3 marked FD_CLOEXEC except `keep`: what the workload's exec
+/// will close, and the tracer closes too once that exec succeeded. Taken
+/// right after fork, before the tracer opens fds of its own (its caches are
+/// close-on-exec too and must survive).
+fn cloexec_fds(keep: &[i32]) -> Vec<i32> {
     let Ok(rd) = std::fs::read_dir("/proc/self/fd") else {
-        return;
+        return Vec::new();
     };
     let fds: Vec<i32> = rd
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .collect();
-    for fd in fds {
-        if fd < 3 || keep.contains(&fd) {
-            continue;
-        }
-        // SAFETY: fcntl/close on an fd number; a stale number (the read_dir fd) just fails.
-        unsafe {
-            let fl = libc::fcntl(fd, libc::F_GETFD);
-            if fl >= 0 && fl & libc::FD_CLOEXEC != 0 {
-                libc::close(fd);
-            }
-        }
+    fds.into_iter()
+        .filter(|&fd| {
+            // SAFETY: fcntl on an fd number; a stale one (the read_dir fd) just fails.
+            let fl = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+            fd >= 3 && !keep.contains(&fd) && fl >= 0 && fl & libc::FD_CLOEXEC != 0
+        })
+        .collect()
+}
+
+fn close_all(fds: &[i32]) {
+    for &fd in fds {
+        close(fd);
     }
 }
 
@@ -241,6 +254,8 @@ struct Filters {
     /// `Entry::Answer` rows on the notification fd, and the child's end of the
     /// socket it sends the listener over.
     notify: Option<Vec<libc::sock_filter>>,
+    /// Everything on the notification fd (the listener engine); exclusive with `notify`.
+    listen: Option<Vec<libc::sock_filter>>,
     sock: Option<i32>,
 }
 
@@ -287,20 +302,43 @@ fn child(
             .unwrap_or(libc::EIO)
     };
     sigs.restore_in_child();
-    if let Some(go) = go {
-        let mut b = [0u8; 1];
-        // SAFETY: blocking read of one byte: the parent has seized us when it arrives.
-        if unsafe { libc::read(go, b.as_mut_ptr().cast(), 1) } != 1 {
-            // SAFETY: the parent is gone.
-            unsafe { libc::_exit(125) };
-        }
-    }
     // SAFETY: plain prctl.
     if nnp && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         fail(STAGE_SECCOMP, errno());
     }
+    // The listener engine: no ptrace, so nothing to wait for once it is in.
+    let mut installed = false;
     if let Some(f) = prog {
-        let mut installed = false;
+        if let (Some(listen_prog), Some(sock)) = (&f.listen, f.sock) {
+            let fd = notify::install_with_listener(listen_prog);
+            if fd >= 0 {
+                if !notify::send_fd(sock, fd) {
+                    fail(STAGE_SECCOMP, libc::EPIPE);
+                }
+                close(fd);
+                installed = true;
+            }
+            // Without a listener the parent sees EOF and traces us instead.
+            close(sock);
+        }
+    }
+    if let (false, Some(go)) = (installed, go) {
+        let mut b = [0u8; 1];
+        // The parent has seized us when the byte arrives. Our no-op handlers
+        // are still installed, hence the EINTR loop.
+        let n = loop {
+            // SAFETY: blocking read of one byte into our buffer.
+            let n = unsafe { libc::read(go, b.as_mut_ptr().cast(), 1) };
+            if n >= 0 || errno() != libc::EINTR {
+                break n;
+            }
+        };
+        if n != 1 {
+            // SAFETY: the parent is gone.
+            unsafe { libc::_exit(125) };
+        }
+    }
+    if let (false, Some(f)) = (installed, prog) {
         if let (Some(notify_prog), Some(sock)) = (&f.notify, f.sock) {
             let fd = notify::install_with_listener(notify_prog);
             if fd >= 0 {
@@ -353,6 +391,26 @@ fn child(
 /// the exit code the caller should exit with (status, or 128+N when killed by signal N).
 /// `Err(Error::Exec(errno))` if the workload's execve failed (before anything ran).
 pub fn run(cfg: &Config, argv: &[CString], env: &[CString]) -> Result<i32, Error> {
+    run_inner(cfg, argv, env, false)
+}
+
+/// As [`run`], for a process with nothing left to do afterwards (a container's
+/// init, `exec`): when the workload is done the process exits with its code
+/// at once, skipping the teardown that would only delay the exit. Returns only
+/// errors from before the workload ran.
+pub fn run_then_exit(cfg: &Config, argv: &[CString], env: &[CString]) -> Error {
+    match run_inner(cfg, argv, env, true) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => e,
+    }
+}
+
+fn run_inner(
+    cfg: &Config,
+    argv: &[CString],
+    env: &[CString],
+    then_exit: bool,
+) -> Result<i32, Error> {
     if argv.is_empty() {
         return Err(Error::Config("empty command".into()));
     }
@@ -364,14 +422,21 @@ pub fn run(cfg: &Config, argv: &[CString], env: &[CString]) -> Result<i32, Error
     } else {
         Level::Ids
     };
-    let pair = if cfg.mode == Mode::Full {
+    // The listener engine needs the tracer to be PID 1 (listener.rs).
+    // SAFETY: getpid cannot fail.
+    let listening = traced && cfg.init && unsafe { libc::getpid() } == 1;
+    let pair = if listening || cfg.mode == Mode::Full {
         socketpair()
     } else {
         None
     };
+    let listening = listening && pair.is_some();
     let prog = traced.then(|| Filters {
-        trace: seccomp::build(&NATIVE, level, false),
-        notify: pair.map(|_| seccomp::build(&NATIVE, level, true)),
+        trace: seccomp::build(&NATIVE, level, Route::Ptrace),
+        notify: pair
+            .filter(|_| !listening)
+            .map(|_| seccomp::build(&NATIVE, level, Route::Answers)),
+        listen: listening.then(|| seccomp::build(&NATIVE, level, Route::Listener)),
         sock: pair.map(|p| p.1),
     });
     let candidates = exec_candidates(&argv[0], env);
@@ -401,7 +466,7 @@ pub fn run(cfg: &Config, argv: &[CString], env: &[CString]) -> Result<i32, Error
     } else {
         None
     };
-    let sigs = setup_signals();
+    let sigs = setup_signals(listening);
     // SAFETY: fork; the child only runs `child` (async-signal-safe) and execs or exits.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
@@ -421,15 +486,13 @@ pub fn run(cfg: &Config, argv: &[CString], env: &[CString]) -> Result<i32, Error
     if let Some((r, _)) = go {
         close(r);
     }
-    let fs = Arc::new(FsView::new(cfg.mode == Mode::Full));
-    if let Some((ours, theirs)) = pair {
+    if let Some((_, theirs)) = pair {
         close(theirs);
-        if pid > 0 {
-            notify::start(ours, fs.clone());
-        } else {
-            close(ours);
-        }
     }
+    let mut ours = vec![rep_r];
+    ours.extend(go.map(|g| g.1));
+    ours.extend(pair.map(|p| p.0));
+    let inherited = cloexec_fds(&ours);
     let cleanup = |sigs: &SignalSetup| {
         close(rep_r);
         if let Some((_, w)) = go {
@@ -438,38 +501,92 @@ pub fn run(cfg: &Config, argv: &[CString], env: &[CString]) -> Result<i32, Error
         sigs.restore();
     };
     if pid < 0 {
+        if let Some((ours, _)) = pair {
+            close(ours);
+        }
         let e = sys("fork");
         cleanup(&sigs);
         return Err(e);
     }
-    if let Some((_, w)) = go {
-        let opts = libc::PTRACE_O_TRACESYSGOOD
-            | libc::PTRACE_O_TRACEFORK
-            | libc::PTRACE_O_TRACEVFORK
-            | libc::PTRACE_O_TRACECLONE
-            | libc::PTRACE_O_TRACEEXEC
-            | libc::PTRACE_O_TRACESECCOMP
-            | libc::PTRACE_O_EXITKILL;
+    // The listener engine, if the child could install its filter: no ptrace.
+    let listener = match pair {
+        Some((ours, _)) if listening => {
+            let fd = notify::recv_fd(ours);
+            close(ours);
+            fd
+        }
+        _ => None,
+    };
+    let sigchld = listener.map(|_| crate::listener::sigchld_fd());
+    if let Some(-1) = sigchld {
+        let e = sys("signalfd");
+        // SAFETY: kill + reap our child, whose notifications nobody would answer.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), libc::__WALL);
+        }
+        cleanup(&sigs);
+        return Err(e);
+    }
+    if let (None, Some((_, w))) = (listener, go) {
         // SAFETY: seizing our own child.
-        if unsafe { libc::ptrace(libc::PTRACE_SEIZE, pid, 0, opts as libc::c_long) } != 0 {
+        if unsafe { libc::ptrace(libc::PTRACE_SEIZE, pid, 0, PTRACE_OPTIONS) } != 0 {
             let e = sys("ptrace(PTRACE_SEIZE)");
             // SAFETY: kill + reap our child.
             unsafe {
                 libc::kill(pid, libc::SIGKILL);
                 libc::waitpid(pid, std::ptr::null_mut(), 0);
             }
+            // A child that failed before we could seize it says why.
+            let r = match read_report(rep_r) {
+                Some((STAGE_SECCOMP, e)) => Error::Seccomp(e),
+                Some((_, e)) => Error::Exec(e),
+                None => e,
+            };
             cleanup(&sigs);
-            return Err(e);
+            return Err(r);
         }
         // SAFETY: one byte to the child.
         unsafe { libc::write(w, [1u8].as_ptr().cast(), 1) };
+    }
+    // Started only now, off the child's path to exec: the listener waits in
+    // the socket until the thread picks it up.
+    let fs = Arc::new(FsView::new(cfg.mode == Mode::Full));
+    if let (Some((ours, _)), false) = (pair, listening) {
+        if !notify::start(ours, fs.clone()) {
+            let e = sys("spawn the notification thread");
+            // SAFETY: kill + reap our child, whose answered calls nobody would serve.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), libc::__WALL);
+            }
+            cleanup(&sigs);
+            return Err(e);
+        }
+    }
+    if let Some((_, w)) = go {
         close(w);
     }
     let fwd = start_forwarder(sigs.set, pid);
     let result = if traced {
-        let mut tracer = Tracer::new(cfg, pid, initial, fs);
-        let mut on_exec = || close_cloexec_fds(&[rep_r]);
-        match tracer.run(&mut on_exec) {
+        let outcome = match (listener, sigchld) {
+            (Some(l), Some(sc)) => {
+                // Unadopted processes have the credentials the workload's
+                // first exec gives.
+                let mut default = initial;
+                default.exec(None, None);
+                let mut tracer = Tracer::new(cfg, pid, default, fs);
+                tracer.threads.clear();
+                let mut on_exec = || close_all(&inherited);
+                tracer.run_listening(l, sc, rep_r, &mut on_exec)
+            }
+            _ => {
+                let mut tracer = Tracer::new(cfg, pid, initial, fs);
+                let mut on_exec = || close_all(&inherited);
+                tracer.run(&mut on_exec)
+            }
+        };
+        match outcome {
             Outcome::Exited(code) => Ok(code),
             Outcome::ExecFailed(code) => match read_report(rep_r) {
                 Some((STAGE_SECCOMP, e)) => Err(Error::Seccomp(e)),
@@ -491,11 +608,14 @@ pub fn run(cfg: &Config, argv: &[CString], env: &[CString]) -> Result<i32, Error
                 Err(Error::Exec(e))
             }
             None => {
-                close_cloexec_fds(&[rep_r]);
+                close_all(&inherited);
                 Ok(wait_untraced(pid, cfg.init))
             }
         }
     };
+    if then_exit && result.is_ok() {
+        return result;
+    }
     fwd.finish();
     close(rep_r);
     sigs.restore();

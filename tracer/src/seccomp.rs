@@ -37,11 +37,27 @@ fn ret_if(p: &mut Vec<libc::sock_filter>, k: u32, ret: u32) {
     p.push(stmt(RET_K, ret));
 }
 
-/// Build the program for `table` at `level`. `notify`: the `Entry::Answer`
-/// rows go to the listener (RET_USER_NOTIF) instead of a ptrace stop.
-pub fn build(table: &ArchTable, level: Level, notify: bool) -> Vec<libc::sock_filter> {
+/// Where the trapped calls go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Every row stops the caller under ptrace.
+    Ptrace,
+    /// The `Entry::Answer` rows go to the listener, the rest stop under ptrace.
+    Answers,
+    /// Every row goes to the listener, and so do execve/execveat (where the
+    /// tracer checks for set-ID files): nothing stops under ptrace until the
+    /// tracer adopts a process (see docs/tracer.md, "listener engine").
+    Listener,
+}
+
+/// Build the program for `table` at `level`, trapped calls sent by `route`.
+pub fn build(table: &ArchTable, level: Level, route: Route) -> Vec<libc::sock_filter> {
     let enosys = RET_ERRNO | libc::ENOSYS as u32;
-    let trace = RET_TRACE | TAG;
+    let trace = if route == Route::Listener {
+        RET_USER_NOTIF
+    } else {
+        RET_TRACE | TAG
+    };
     let mut p = Vec::new();
     p.push(stmt(LD_W_ABS, OFF_ARCH));
     p.push(jump(JEQ_K, table.audit_arch, 1, 0));
@@ -56,7 +72,7 @@ pub fn build(table: &ArchTable, level: Level, notify: bool) -> Vec<libc::sock_fi
     }
     for r in table.rows_for(level) {
         if r.only_arg0.is_empty() {
-            let action = if notify && r.entry == Entry::Answer {
+            let action = if route == Route::Answers && r.entry == Entry::Answer {
                 RET_USER_NOTIF
             } else {
                 trace
@@ -71,6 +87,11 @@ pub fn build(table: &ArchTable, level: Level, notify: bool) -> Vec<libc::sock_fi
                 ret_if(&mut p, opt, trace);
             }
             p.push(stmt(RET_K, RET_ALLOW));
+        }
+    }
+    if route == Route::Listener {
+        for &nr in table.exec {
+            ret_if(&mut p, nr, RET_USER_NOTIF);
         }
     }
     ret_if(&mut p, table.io_uring_setup, enosys);
@@ -171,7 +192,7 @@ mod tests {
     #[test]
     fn x86_64_filter() {
         let t = &x86_64::TABLE;
-        let p = build(t, Level::Full, false);
+        let p = build(t, Level::Full, Route::Ptrace);
         assert!(p.len() < 4096);
         let a = t.audit_arch;
         assert_eq!(run(&p, a, 102, 0), RET_TRACE | TAG);
@@ -184,29 +205,43 @@ mod tests {
         assert_eq!(run(&p, a, 0x4000_0000, 0), RET_ALLOW);
         assert_eq!(run(&p, t.compat_arch, 199, 0), RET_ERRNO | 38);
         assert_eq!(run(&p, t.compat_arch, 4, 0), RET_ALLOW);
-        let ids = build(t, Level::Ids, false);
+        let ids = build(t, Level::Ids, Route::Ptrace);
         assert_eq!(run(&ids, a, 262, 0), RET_ALLOW);
         assert_eq!(run(&ids, a, 92, 0), RET_TRACE | TAG);
         // With a listener the stat family is answered there; chown stays on ptrace.
-        let n = build(t, Level::Full, true);
+        let n = build(t, Level::Full, Route::Answers);
         assert_eq!(run(&n, a, 262, 0), RET_USER_NOTIF);
         assert_eq!(run(&n, a, 332, 0), RET_USER_NOTIF);
         assert_eq!(run(&n, a, 5, 0), RET_USER_NOTIF);
         assert_eq!(run(&n, a, 92, 0), RET_TRACE | TAG);
         assert_eq!(run(&n, a, 102, 0), RET_TRACE | TAG);
         assert_eq!(run(&n, a, 0, 0), RET_ALLOW);
+        assert_eq!(run(&n, a, 59, 0), RET_ALLOW); // execve: the exec event
+                                                  // The listener engine: everything there, execve too; nothing on ptrace.
+        let l = build(t, Level::Ids, Route::Listener);
+        assert_eq!(run(&l, a, 102, 0), RET_USER_NOTIF);
+        assert_eq!(run(&l, a, 157, 8), RET_USER_NOTIF);
+        assert_eq!(run(&l, a, 59, 0), RET_USER_NOTIF);
+        assert_eq!(run(&l, a, 322, 0), RET_USER_NOTIF);
+        assert_eq!(run(&l, a, 262, 0), RET_ALLOW);
     }
 
     /// Every number (and every prctl option) gets what the table says,
     /// in every mode.
     fn exhaustive(t: &ArchTable) {
-        let trace = RET_TRACE | TAG;
-        for (level, notify) in [
-            (Level::Ids, false),
-            (Level::Full, false),
-            (Level::Full, true),
+        for (level, route) in [
+            (Level::Ids, Route::Ptrace),
+            (Level::Full, Route::Ptrace),
+            (Level::Full, Route::Answers),
+            (Level::Ids, Route::Listener),
+            (Level::Full, Route::Listener),
         ] {
-            let p = build(t, level, notify);
+            let trace = if route == Route::Listener {
+                RET_USER_NOTIF
+            } else {
+                RET_TRACE | TAG
+            };
+            let p = build(t, level, route);
             assert!(p.len() < 4096);
             for nr in 0..1024u32 {
                 let row = t.rows_for(level).find(|r| r.nr == nr);
@@ -219,13 +254,16 @@ mod tests {
                                 RET_ALLOW
                             }
                         }
-                        Some(r) if notify && r.entry == Entry::Answer => RET_USER_NOTIF,
+                        Some(r) if route == Route::Answers && r.entry == Entry::Answer => {
+                            RET_USER_NOTIF
+                        }
                         Some(_) => trace,
+                        None if route == Route::Listener && t.exec.contains(&nr) => RET_USER_NOTIF,
                         None if nr == t.io_uring_setup => RET_ERRNO | libc::ENOSYS as u32,
                         None => RET_ALLOW,
                     };
                     let got = run(&p, t.audit_arch, nr, arg0);
-                    assert_eq!(got, want, "{level:?} notify={notify} nr {nr} arg0 {arg0}");
+                    assert_eq!(got, want, "{level:?} {route:?} nr {nr} arg0 {arg0}");
                 }
             }
         }
@@ -244,7 +282,7 @@ mod tests {
     #[test]
     fn aarch64_filter() {
         let t = &aarch64::TABLE;
-        let p = build(t, Level::Full, false);
+        let p = build(t, Level::Full, Route::Ptrace);
         assert_eq!(run(&p, t.audit_arch, 174, 0), RET_TRACE | TAG);
         assert_eq!(run(&p, t.audit_arch, 79, 0), RET_TRACE | TAG);
         assert_eq!(run(&p, t.audit_arch, 63, 0), RET_ALLOW);

@@ -3,6 +3,7 @@
 use crate::arch::{self, Regs};
 use crate::creds::Creds;
 use crate::fsview::FsView;
+use crate::mem::Via;
 use crate::syscalls::{Row, NATIVE};
 use crate::{Config, Mode};
 use std::collections::HashMap;
@@ -34,6 +35,16 @@ pub enum Action {
     NativeWithExit,
 }
 
+/// What every tracee is seized with (auto-attach children, see exec and
+/// seccomp stops, die with the tracer).
+pub const PTRACE_OPTIONS: libc::c_int = libc::PTRACE_O_TRACESYSGOOD
+    | libc::PTRACE_O_TRACEFORK
+    | libc::PTRACE_O_TRACEVFORK
+    | libc::PTRACE_O_TRACECLONE
+    | libc::PTRACE_O_TRACEEXEC
+    | libc::PTRACE_O_TRACESECCOMP
+    | libc::PTRACE_O_EXITKILL;
+
 pub struct Tracer {
     pub mode: Mode,
     pub index: Vec<Option<Row>>,
@@ -46,7 +57,13 @@ pub struct Tracer {
     pub foreign_filters: bool,
     pub main: i32,
     pub exec_seen: bool,
+    /// The credentials of a thread with no entry in `threads`. Under the
+    /// listener engine: those of every process not adopted (listener.rs).
     pub initial: Creds,
+    /// How handlers reach tracee memory: the ptrace stop, or the notification being answered.
+    pub via: Via,
+    /// The listener engine runs this tracer (listener.rs).
+    pub listening: bool,
 }
 
 pub enum Outcome {
@@ -83,6 +100,8 @@ impl Tracer {
             main,
             exec_seen: false,
             initial,
+            via: Via::Tracer,
+            listening: false,
         }
     }
 
@@ -100,29 +119,42 @@ impl Tracer {
                 // ECHILD: nothing left (should not happen before main exits).
                 return Outcome::Exited(127);
             }
-            if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
-                self.threads.remove(&tid);
-                self.held.remove(&tid);
-                crate::mem::forget(tid);
-                crate::fsview::forget(tid);
-                if tid == self.main {
-                    if !self.exec_seen {
-                        return Outcome::ExecFailed(wstatus_code(status));
-                    }
-                    return Outcome::Exited(wstatus_code(status));
-                }
-                continue;
+            if let Some(o) = self.on_status(tid, status, on_exec) {
+                return o;
             }
-            if !libc::WIFSTOPPED(status) {
-                continue;
-            }
-            if !self.threads.contains_key(&tid) {
-                // A new task whose creator's event has not been seen yet: hold it.
-                self.held.insert(tid, status);
-                continue;
-            }
-            self.dispatch(tid, status, on_exec);
         }
+    }
+
+    /// What waitpid said of `tid`; Some when the main process is done.
+    pub fn on_status(
+        &mut self,
+        tid: i32,
+        status: i32,
+        on_exec: &mut dyn FnMut(),
+    ) -> Option<Outcome> {
+        if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+            self.threads.remove(&tid);
+            self.held.remove(&tid);
+            crate::mem::forget(tid);
+            crate::fsview::forget(tid);
+            if tid == self.main {
+                if !self.exec_seen {
+                    return Some(Outcome::ExecFailed(wstatus_code(status)));
+                }
+                return Some(Outcome::Exited(wstatus_code(status)));
+            }
+            return None;
+        }
+        if !libc::WIFSTOPPED(status) {
+            return None;
+        }
+        if !self.threads.contains_key(&tid) {
+            // A new task whose creator's event has not been seen yet: hold it.
+            self.held.insert(tid, status);
+            return None;
+        }
+        self.dispatch(tid, status, on_exec);
+        None
     }
 
     fn dispatch(&mut self, tid: i32, status: i32, on_exec: &mut dyn FnMut()) {
@@ -167,11 +199,12 @@ impl Tracer {
                     }
                 }
                 self.exec_event(tid);
+                arch::resume(libc::PTRACE_CONT, tid, 0);
+                // After the resume: the workload need not wait for our fd cleanup.
                 if tid == self.main && !self.exec_seen {
                     self.exec_seen = true;
                     on_exec();
                 }
-                arch::resume(libc::PTRACE_CONT, tid, 0);
             }
             (_, libc::PTRACE_EVENT_STOP) => {
                 if matches!(
@@ -194,6 +227,10 @@ impl Tracer {
     }
 
     fn seccomp_stop(&mut self, tid: i32) {
+        // The listener engine's filter never asks for a ptrace stop.
+        if self.listening {
+            return arch::resume(libc::PTRACE_CONT, tid, 0);
+        }
         // Until the workload installs a filter of its own (seccomp(2) and
         // prctl(PR_SET_SECCOMP) are trapped to notice), every stop is ours.
         if self.foreign_filters {

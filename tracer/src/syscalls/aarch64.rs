@@ -71,4 +71,5 @@ pub static TABLE: ArchTable = ArchTable {
     compat_enosys: ARM32_ENOSYS,
     x32_bit: 0,
     io_uring_setup: 425,
+    exec: &[221, 281],
 };

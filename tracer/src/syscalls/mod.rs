@@ -140,6 +140,8 @@ pub struct ArchTable {
     /// x86_64 only: the x32 bit; trapped numbers with it set return ENOSYS.
     pub x32_bit: u32,
     pub io_uring_setup: u32,
+    /// execve, execveat: trapped only by the listener engine.
+    pub exec: &'static [u32],
 }
 
 impl ArchTable {
@@ -189,6 +191,8 @@ mod tests {
             }
         }
         assert!(!nrs.contains(&t.io_uring_setup));
+        assert_eq!(t.exec.len(), 2);
+        assert!(t.exec.iter().all(|n| !nrs.contains(n)));
         let sys: HashSet<Sys> = t.rows.iter().map(|r| r.sys).collect();
         for s in [
             Sys::Getuid,

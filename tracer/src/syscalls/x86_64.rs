@@ -81,4 +81,5 @@ pub static TABLE: ArchTable = ArchTable {
     compat_enosys: I386_ENOSYS,
     x32_bit: 0x4000_0000,
     io_uring_setup: 425,
+    exec: &[59, 322],
 };

@@ -1,0 +1,296 @@
+//! The listener engine: every trapped call (and execve) goes to the seccomp
+//! listener, and one thread answers them *and* runs the ptrace loop.
+//!
+//! Why: under ptrace every fork, exec and exit of every process stops it and
+//! wakes the tracer, even when nothing about identities happens, and on an
+//! idle VM each such round trip costs tens of microseconds. Most processes
+//! never change their credentials: they keep the ones the workload started
+//! with (`Tracer::initial`, "the default"). So a process is traced only once
+//! it needs to be ("adopted"):
+//! - a call leaves its credentials different from the default (set*id,
+//!   setgroups, capset, a credential prctl): from then on its children must
+//!   inherit its own, so fork/clone events matter;
+//! - it execs a set-ID file, or any file when the default credentials are
+//!   not root's (the auxiliary vector needs rewriting): the exec event does it.
+//!
+//! A thread with no entry in `Tracer::threads` has the default credentials;
+//! adoption seizes every thread of the process and gives each an entry.
+//! Children inherit: a child of an unadopted process is itself unadopted,
+//! and one of an adopted process is auto-attached with its parent's entry.
+//!
+//! The engine is used only where the tracer is PID 1 of the container's pid
+//! namespace: an unadopted process does not die with the tracer through
+//! PTRACE_O_EXITKILL, but every process in the namespace dies with its PID 1.
+//! Elsewhere (`rootlessrt exec`, `rootlessrt fakeroot`) everything is traced.
+
+use crate::arch::Regs;
+use crate::fsview::{do_stat, fix_errno};
+use crate::mem::{self, Via};
+use crate::notify::{self, Notif};
+use crate::owners::errno;
+use crate::syscalls::{Row, Sys, NATIVE};
+use crate::tracer::{Action, Outcome, Pending, Thread, Tracer, PTRACE_OPTIONS};
+
+/// A field of /proc/<tid>/status ("Tgid", "Umask").
+fn status_field(tid: i32, key: &str, radix: u32) -> Option<u32> {
+    let s = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    s.lines().find_map(|l| {
+        let v = l.strip_prefix(key)?.strip_prefix(':')?;
+        u32::from_str_radix(v.trim(), radix).ok()
+    })
+}
+
+/// The threads of process `tgid` (just `tgid` if /proc cannot say).
+fn tasks(tgid: i32) -> Vec<i32> {
+    match std::fs::read_dir(format!("/proc/{tgid}/task")) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect(),
+        Err(_) => vec![tgid],
+    }
+}
+
+/// SIGCHLD as an fd (SIGCHLD is blocked in every thread: runner.rs).
+pub fn sigchld_fd() -> i32 {
+    // SAFETY: a sigset we own; signalfd returns a new fd or -1.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC)
+    }
+}
+
+fn drain(fd: i32) {
+    let mut buf = [0u8; 128 * 4];
+    // SAFETY: reading into our buffer; the fd is non-blocking.
+    while unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+}
+
+impl Tracer {
+    /// Serve `listener` and the ptrace events of adopted processes until the
+    /// main process exits. `report` is the child's CLOEXEC report pipe: its
+    /// hang-up without data means the workload's execve succeeded.
+    pub fn run_listening(
+        &mut self,
+        listener: i32,
+        sigchld: i32,
+        report: i32,
+        on_exec: &mut dyn FnMut(),
+    ) -> Outcome {
+        self.listening = true;
+        notify::set_sync_wake_up(listener);
+        let mut buf = vec![0u64; notify::notif_size().div_ceil(8)];
+        let poll_fd = |fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let mut fds = [poll_fd(listener), poll_fd(sigchld), poll_fd(report)];
+        let mut reap = true; // a SIGCHLD may predate the signalfd
+        loop {
+            if reap {
+                if let Some(o) = self.reap(on_exec) {
+                    return o;
+                }
+            }
+            // SAFETY: three pollfds we own.
+            if unsafe { libc::poll(fds.as_mut_ptr(), 3, -1) } < 0 {
+                if errno() == libc::EINTR {
+                    continue;
+                }
+                return Outcome::Exited(127);
+            }
+            if fds[2].revents != 0 {
+                if fds[2].revents & libc::POLLIN == 0 {
+                    self.exec_seen = true;
+                    on_exec();
+                }
+                fds[2].fd = -1; // data: the runner reads the failure when main exits
+            }
+            if fds[0].revents & libc::POLLIN != 0 {
+                match notify::recv_one(listener, &mut buf) {
+                    Ok(Some(n)) => {
+                        let r = self.notification(listener, &n);
+                        notify::send(listener, n.id, r);
+                    }
+                    Ok(None) => {}
+                    Err(_) => fds[0].fd = -1,
+                }
+            } else if fds[0].revents != 0 {
+                fds[0].fd = -1; // no process uses the filter any more
+            }
+            reap = fds[1].revents != 0;
+            if reap {
+                drain(sigchld);
+            }
+        }
+    }
+
+    /// Every pending waitpid status; Some when the main process is done.
+    fn reap(&mut self, on_exec: &mut dyn FnMut()) -> Option<Outcome> {
+        loop {
+            let mut status = 0;
+            // SAFETY: plain waitpid with a local status.
+            let tid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL | libc::WNOHANG) };
+            match tid {
+                0 => return None,
+                t if t < 0 && errno() == libc::EINTR => continue,
+                t if t < 0 => return Some(Outcome::Exited(127)), // ECHILD: nothing left
+                t => {
+                    if let Some(o) = self.on_status(t, status, on_exec) {
+                        return Some(o);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The answer to one notification; `Err(mem::DENIED)` lets the call run.
+    fn notification(&mut self, fd: i32, n: &Notif) -> Result<i64, i32> {
+        let tid = n.pid as i32;
+        // pid 0: the caller is outside our pid namespace; nothing to resolve through.
+        if tid == 0 || n.arch != NATIVE.audit_arch {
+            return Err(mem::DENIED);
+        }
+        let via = Via::Notify { fd, id: n.id };
+        if NATIVE.exec.contains(&(n.nr as u32)) {
+            self.exec_check(via, tid, n.nr as u32, &n.args);
+            return Err(mem::DENIED);
+        }
+        let Some(row) = self.index.get(n.nr as usize).copied().flatten() else {
+            return Err(mem::DENIED);
+        };
+        let known = self.threads.contains_key(&tid);
+        let mut regs = Regs::from_args(&n.args);
+        self.via = via;
+        let result = match self.handle(tid, &mut regs, &row) {
+            Action::Skip(v) if v == -(mem::DENIED as i64) => Err(mem::DENIED),
+            Action::Skip(v) if (-4095..0).contains(&v) => Err(-v as i32),
+            Action::Skip(v) => Ok(v),
+            Action::Native => Err(mem::DENIED),
+            Action::NativeWithExit => self.mknod_placeholder(tid, &regs, &row),
+        };
+        self.via = Via::Tracer;
+        if !known {
+            // The handler worked on a scratch copy of the default: if that
+            // changed, the process is adopted before the caller goes on (and
+            // can fork with its new credentials).
+            if let Some(t) = self.threads.remove(&tid) {
+                if t.creds != self.initial {
+                    self.adopt(tid);
+                    self.threads.insert(tid, t);
+                }
+            }
+        }
+        result
+    }
+
+    /// execve/execveat of an unadopted process: adopt it when the exec
+    /// changes anything the default does not cover; the exec event does the rest.
+    fn exec_check(&mut self, via: Via, tid: i32, nr: u32, a: &[u64; 6]) {
+        mem::forget(tid); // a new address space if it succeeds
+        if self.threads.contains_key(&tid) {
+            return;
+        }
+        let plain = self.initial.ruid == 0
+            && self.initial.euid == 0
+            && self.initial.rgid == 0
+            && self.initial.egid == 0;
+        if !plain || (!self.initial.nnp && self.set_id_file(via, tid, nr, a)) {
+            self.adopt(tid);
+        }
+    }
+
+    /// Whether the file being exec'd carries a set-user-ID or set-group-ID bit.
+    fn set_id_file(&mut self, via: Via, tid: i32, nr: u32, a: &[u64; 6]) -> bool {
+        let (dirfd, path, flags) = if nr == NATIVE.exec[0] {
+            (libc::AT_FDCWD, a[0], 0)
+        } else {
+            (a[0] as i32, a[1], a[4] as i32 & libc::AT_EMPTY_PATH)
+        };
+        let Ok(r) = self.fs.target(via, tid, dirfd, path, flags, false) else {
+            return false;
+        };
+        match do_stat(&r, 0) {
+            Ok(st) => {
+                st.st_mode & libc::S_ISUID != 0
+                    || st.st_mode & (libc::S_ISGID | libc::S_IXGRP)
+                        == (libc::S_ISGID | libc::S_IXGRP)
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Trace every thread of `tid`'s process from now on, each with the
+    /// default credentials (which it has until now).
+    fn adopt(&mut self, tid: i32) {
+        let tgid = status_field(tid, "Tgid", 10).map_or(tid, |t| t as i32);
+        self.threads.remove(&tid);
+        // Threads the unadopted ones start meanwhile: until a listing adds none.
+        for _ in 0..4 {
+            let mut added = false;
+            for t in tasks(tgid) {
+                if self.threads.contains_key(&t) {
+                    continue;
+                }
+                // SAFETY: seizing a thread of our workload; no stop is caused.
+                let rc = unsafe { libc::ptrace(libc::PTRACE_SEIZE, t, 0, PTRACE_OPTIONS) };
+                if rc != 0 && errno() == libc::ESRCH {
+                    continue; // exiting
+                }
+                // Not traceable (EPERM: a non-dumpable process and no
+                // CAP_SYS_PTRACE): its credentials are still tracked, only
+                // its children will start from the default.
+                self.threads.insert(
+                    t,
+                    Thread {
+                        creds: self.initial.clone(),
+                        pending: Pending::None,
+                    },
+                );
+                added = true;
+            }
+            if !added {
+                break;
+            }
+        }
+        self.threads.entry(tid).or_insert_with(|| Thread {
+            creds: self.initial.clone(),
+            pending: Pending::None,
+        });
+    }
+
+    /// mknod of a device: what the ptrace engine lets the caller do with
+    /// rewritten arguments (a regular file in its place), done here, since
+    /// a notification has no exit stop.
+    fn mknod_placeholder(&mut self, tid: i32, regs: &Regs, row: &Row) -> Result<i64, i32> {
+        let (dirfd, pi) = if row.sys == Sys::Mknod {
+            (libc::AT_FDCWD, 0)
+        } else {
+            (regs.arg(0) as i32, 1)
+        };
+        let path = match self.threads.get(&tid).map(|t| &t.pending) {
+            Some(Pending::Mknod { path, .. }) => path.clone(),
+            _ => return Err(mem::DENIED),
+        };
+        let r = match self.fs.resolve(self.via, tid, dirfd, &path, false, false) {
+            Ok(r) => r,
+            Err(e) => {
+                self.finish_pending(tid, -1);
+                return Err(e);
+            }
+        };
+        let umask = status_field(tid, "Umask", 8).unwrap_or(0o022);
+        let mode = regs.arg(pi + 1) as u32 & !umask;
+        // SAFETY: a NUL-terminated path we own.
+        let rc = unsafe { libc::mknodat(libc::AT_FDCWD, r.path.as_ptr().cast(), mode, 0) };
+        let result = if rc == 0 {
+            Ok(0)
+        } else {
+            Err(fix_errno(tid, dirfd, errno()))
+        };
+        self.finish_pending(tid, if rc == 0 { 0 } else { -1 });
+        result
+    }
+}
