@@ -426,6 +426,12 @@ impl Creds {
     /// Apply execve's credential rules. `setuid`/`setgid`: the file's fake owner when the
     /// file's set-user-ID / set-group-ID bit applies (already filtered for nosuid, NNP, S_IXGRP).
     /// Returns true when the exec is "secure" (IDs changed: AT_SECURE).
+    /// Real and effective user and group IDs all 0: what the kernel shows a
+    /// process of the single-ID user namespace anyway (no auxv to rewrite).
+    pub fn all_ids_root(&self) -> bool {
+        self.ruid == 0 && self.euid == 0 && self.rgid == 0 && self.egid == 0
+    }
+
     pub fn exec(&mut self, setuid: Option<u32>, setgid: Option<u32>) -> bool {
         if let Some(u) = setuid {
             self.euid = u;

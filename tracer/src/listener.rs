@@ -193,11 +193,8 @@ impl Tracer {
         if self.threads.contains_key(&tid) {
             return;
         }
-        let plain = self.initial.ruid == 0
-            && self.initial.euid == 0
-            && self.initial.rgid == 0
-            && self.initial.egid == 0;
-        if !plain || (!self.initial.nnp && self.set_id_file(via, tid, nr, a)) {
+        if !self.initial.all_ids_root() || (!self.initial.nnp && self.set_id_file(via, tid, nr, a))
+        {
             self.adopt(tid);
         }
     }

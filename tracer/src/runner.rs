@@ -431,19 +431,6 @@ fn run_inner(
         None
     };
     let listening = listening && pair.is_some();
-    let prog = traced.then(|| Filters {
-        trace: seccomp::build(&NATIVE, level, Route::Ptrace),
-        notify: pair
-            .filter(|_| !listening)
-            .map(|_| seccomp::build(&NATIVE, level, Route::Answers)),
-        listen: listening.then(|| seccomp::build(&NATIVE, level, Route::Listener)),
-        sock: pair.map(|p| p.1),
-    });
-    let candidates = exec_candidates(&argv[0], env);
-    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    argv_p.push(std::ptr::null());
-    let mut env_p: Vec<*const libc::c_char> = env.iter().map(|a| a.as_ptr()).collect();
-    env_p.push(std::ptr::null());
     let caps = cfg.caps.unwrap_or_else(CapSets::current);
     let initial = Creds::new(
         cfg.creds.uid,
@@ -452,6 +439,28 @@ fn run_inner(
         caps,
         cfg.no_new_privs,
     );
+    // Under the listener engine, processes never adopted have the credentials
+    // the workload's first exec gives.
+    let mut default = initial.clone();
+    default.exec(None, None);
+    let listen_route = if level == Level::Ids && default.all_ids_root() {
+        Route::ListenerNoExec
+    } else {
+        Route::Listener
+    };
+    let prog = traced.then(|| Filters {
+        trace: seccomp::build(&NATIVE, level, Route::Ptrace),
+        notify: pair
+            .filter(|_| !listening)
+            .map(|_| seccomp::build(&NATIVE, level, Route::Answers)),
+        listen: listening.then(|| seccomp::build(&NATIVE, level, listen_route)),
+        sock: pair.map(|p| p.1),
+    });
+    let candidates = exec_candidates(&argv[0], env);
+    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_p.push(std::ptr::null());
+    let mut env_p: Vec<*const libc::c_char> = env.iter().map(|a| a.as_ptr()).collect();
+    env_p.push(std::ptr::null());
 
     let (rep_r, rep_w) = pipe()?;
     let go = if traced {
@@ -571,10 +580,6 @@ fn run_inner(
     let result = if traced {
         let outcome = match (listener, sigchld) {
             (Some(l), Some(sc)) => {
-                // Unadopted processes have the credentials the workload's
-                // first exec gives.
-                let mut default = initial;
-                default.exec(None, None);
                 let mut tracer = Tracer::new(cfg, pid, default, fs);
                 tracer.threads.clear();
                 let mut on_exec = || close_all(&inherited);

@@ -48,12 +48,22 @@ pub enum Route {
     /// tracer checks for set-ID files): nothing stops under ptrace until the
     /// tracer adopts a process (see docs/tracer.md, "listener engine").
     Listener,
+    /// As `Listener` but execve runs untouched: for Mode::Ids when the
+    /// default credentials are root's, where no exec can change them (no fake
+    /// owner is kept, so a set-ID file's owner is root or unmapped).
+    ListenerNoExec,
+}
+
+impl Route {
+    fn listener(self) -> bool {
+        matches!(self, Route::Listener | Route::ListenerNoExec)
+    }
 }
 
 /// Build the program for `table` at `level`, trapped calls sent by `route`.
 pub fn build(table: &ArchTable, level: Level, route: Route) -> Vec<libc::sock_filter> {
     let enosys = RET_ERRNO | libc::ENOSYS as u32;
-    let trace = if route == Route::Listener {
+    let trace = if route.listener() {
         RET_USER_NOTIF
     } else {
         RET_TRACE | TAG
@@ -224,6 +234,9 @@ mod tests {
         assert_eq!(run(&l, a, 59, 0), RET_USER_NOTIF);
         assert_eq!(run(&l, a, 322, 0), RET_USER_NOTIF);
         assert_eq!(run(&l, a, 262, 0), RET_ALLOW);
+        let l = build(t, Level::Ids, Route::ListenerNoExec);
+        assert_eq!(run(&l, a, 102, 0), RET_USER_NOTIF);
+        assert_eq!(run(&l, a, 59, 0), RET_ALLOW);
     }
 
     /// Every number (and every prctl option) gets what the table says,
@@ -235,8 +248,9 @@ mod tests {
             (Level::Full, Route::Answers),
             (Level::Ids, Route::Listener),
             (Level::Full, Route::Listener),
+            (Level::Ids, Route::ListenerNoExec),
         ] {
-            let trace = if route == Route::Listener {
+            let trace = if route.listener() {
                 RET_USER_NOTIF
             } else {
                 RET_TRACE | TAG
