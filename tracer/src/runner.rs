@@ -306,21 +306,29 @@ fn child(
     if nnp && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         fail(STAGE_SECCOMP, errno());
     }
+    // A filter with a listener, which goes to the parent over `sock` (closed
+    // either way: EOF tells the parent there is none). Installed, it must
+    // reach the parent: without its listener every notified call would hang.
+    let with_listener = |prog: &[libc::sock_filter], sock: i32| -> bool {
+        let fd = notify::install_with_listener(prog);
+        if fd >= 0 && !notify::send_fd(sock, fd) {
+            fail(STAGE_SECCOMP, libc::EPIPE);
+        }
+        close(sock);
+        if fd >= 0 {
+            close(fd);
+        }
+        fd >= 0
+    };
     // The listener engine: no ptrace, so nothing to wait for once it is in.
     let mut installed = false;
-    if let Some(f) = prog {
-        if let (Some(listen_prog), Some(sock)) = (&f.listen, f.sock) {
-            let fd = notify::install_with_listener(listen_prog);
-            if fd >= 0 {
-                if !notify::send_fd(sock, fd) {
-                    fail(STAGE_SECCOMP, libc::EPIPE);
-                }
-                close(fd);
-                installed = true;
-            }
-            // Without a listener the parent sees EOF and traces us instead.
-            close(sock);
-        }
+    if let Some(Filters {
+        listen: Some(p),
+        sock: Some(sock),
+        ..
+    }) = prog
+    {
+        installed = with_listener(p, *sock);
     }
     if let (false, Some(go)) = (installed, go) {
         let mut b = [0u8; 1];
@@ -339,17 +347,8 @@ fn child(
         }
     }
     if let (false, Some(f)) = (installed, prog) {
-        if let (Some(notify_prog), Some(sock)) = (&f.notify, f.sock) {
-            let fd = notify::install_with_listener(notify_prog);
-            if fd >= 0 {
-                // Installed: without its listener every answered call would fail.
-                if !notify::send_fd(sock, fd) {
-                    fail(STAGE_SECCOMP, libc::EPIPE);
-                }
-                close(fd);
-                installed = true;
-            }
-            close(sock);
+        if let (Some(p), Some(sock)) = (&f.notify, f.sock) {
+            installed = with_listener(p, sock);
         }
         if !installed {
             let e = seccomp::install(&f.trace);
