@@ -158,16 +158,31 @@ fn bundle_on(ctx: &Ctx, rootfs: &Path, args: &[&str]) -> Bundle {
     b
 }
 
-/// `rootlessrt run` a shell script on `rootfs` in a fresh container.
+/// `rootlessrt run` the bundle in a fresh container.
 #[track_caller]
-fn run_sh(ctx: &Ctx, rootfs: &Path, script: &str, timeout: Duration) -> Out {
-    let b = bundle_on(ctx, rootfs, &["sh", "-c", script]);
+fn run_bundle(ctx: &Ctx, b: &Bundle, timeout: Duration) -> Out {
     let id = ctx.id();
     ctx.rt(["run", "--bundle"])
         .arg(b.path.to_string_lossy())
         .arg(&id)
         .timeout(timeout)
         .run()
+}
+
+/// `rootlessrt run` a shell script on `rootfs` in a fresh container.
+#[track_caller]
+fn run_sh(ctx: &Ctx, rootfs: &Path, script: &str, timeout: Duration) -> Out {
+    run_bundle(ctx, &bundle_on(ctx, rootfs, &["sh", "-c", script]), timeout)
+}
+
+/// The rest of the stdout line that starts with `key` and a space.
+#[track_caller]
+fn field(out: &Out, key: &str) -> String {
+    out.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key} ")))
+        .unwrap_or_else(|| panic!("no {key} line: {out}"))
+        .to_string()
 }
 
 #[track_caller]
@@ -529,21 +544,9 @@ fn setid_exec_and_inheritance() {
         echo \"nnp $(setpriv --no-new-privs /srv/nnp-id -u)\"";
     let b = bundle_on(&ctx, &fx.rootfs, &["sh", "-c", script]);
     b.edit(|v| v["process"]["noNewPrivileges"] = json!(false));
-    let id = ctx.id();
-    let out = ctx
-        .rt(["run", "--bundle"])
-        .arg(b.path.to_string_lossy())
-        .arg(&id)
-        .timeout(STEP_TIMEOUT)
-        .run();
+    let out = run_bundle(&ctx, &b, STEP_TIMEOUT);
     assert!(out.success(), "container script failed: {out}");
-    let get = |k: &str| -> String {
-        out.stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{k} ")))
-            .unwrap_or_else(|| panic!("no {k} line: {out}"))
-            .to_string()
-    };
+    let get = |k: &str| field(&out, k);
     // Forked before the parent's setuid: still root; after: the new IDs.
     assert_eq!(get("forked-before"), "0", "{out}");
     assert_eq!(get("forked-after"), "1000 1000", "{out}");
@@ -581,12 +584,7 @@ fn useradd_su_chown_tar() {
          echo \"untar $(stat -c '%u:%g %a' /tmp/rt/inst) $(stat -c '%u:%g' /tmp/rt/tree/a/b/f)\"",
     );
     let s = &out.stdout;
-    let get = |k: &str| -> String {
-        s.lines()
-            .find_map(|l| l.strip_prefix(&format!("{k} ")))
-            .unwrap_or_else(|| panic!("no {k} line: {out}"))
-            .to_string()
-    };
+    let get = |k: &str| field(&out, k);
     let ids = get("ids");
     assert_eq!(ids, "1000:1000", "{out}");
     assert_eq!(get("home"), ids, "/home/alice owned by alice: {out}");

@@ -169,8 +169,8 @@ fn hung_up(fd: i32) -> bool {
 /// The pending notification, once poll(2) said there is one: None when its
 /// caller died meanwhile, Err(errno) when the listener is unusable.
 pub fn recv_one(fd: i32, buf: &mut [u64]) -> Result<Option<Notif>, i32> {
-    buf.fill(0);
-    // SAFETY: as in `recv`.
+    buf.fill(0); // the kernel insists on a zeroed buffer
+                 // SAFETY: `buf` is at least the kernel's sizeof(struct seccomp_notif), 8-aligned.
     let rc = unsafe { libc::ioctl(fd, IOCTL_NOTIF_RECV, buf.as_mut_ptr()) };
     if rc == 0 {
         // SAFETY: the buffer starts with a struct seccomp_notif.
@@ -194,19 +194,12 @@ pub fn set_sync_wake_up(fd: i32) {
 /// Wait for the next notification. Err(errno) when the listener is unusable.
 fn recv(fd: i32, buf: &mut [u64]) -> Result<Notif, i32> {
     loop {
-        buf.fill(0); // the kernel insists on a zeroed buffer
-                     // SAFETY: `buf` is at least the kernel's sizeof(struct seccomp_notif), 8-aligned.
-        let rc = unsafe { libc::ioctl(fd, IOCTL_NOTIF_RECV, buf.as_mut_ptr()) };
-        if rc == 0 {
-            // SAFETY: the buffer starts with a struct seccomp_notif.
-            return Ok(unsafe { std::ptr::read(buf.as_ptr().cast::<Notif>()) });
-        }
-        match crate::owners::errno() {
-            libc::EINTR => continue,
+        match recv_one(fd, buf)? {
+            Some(n) => return Ok(n),
             // The caller died before we read it, or no task uses the filter
             // any more (then RECV fails at once, forever: stop).
-            libc::ENOENT if !hung_up(fd) => continue,
-            e => return Err(e),
+            None if hung_up(fd) => return Err(libc::ENOENT),
+            None => {}
         }
     }
 }
