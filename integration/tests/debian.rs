@@ -558,6 +558,80 @@ fn setid_exec_and_inheritance() {
     assert_eq!(get("nnp"), "0", "{out}");
 }
 
+/// The in-process stat shim (crates/statshim) shows what the tracer shows:
+/// the same probe, once with the shim preloaded (the default in full mode)
+/// and once with `io.rootlessrt.stat-shim=off`, where every stat is a trip
+/// to the tracer. Covers xattr owners, a set-gid dir, a symlink and a FIFO
+/// (owners kept in the tracer's memory: the shim must defer), a device
+/// placeholder, statx (coreutils stat) and fstatat (find, perl). A chroot
+/// into a tree without the library runs without ld.so errors.
+#[test]
+fn stat_shim_agrees_with_the_tracer() {
+    let Some((_g, ctx, fx)) = shared("stat_shim_agrees_with_the_tracer") else {
+        return;
+    };
+    let make = "set -e; d=/srv/shim; rm -rf $d; mkdir -p $d/dir; \
+        touch $d/f $d/back; chown 12:34 $d/f; chown 5:6 $d/dir; chmod 2750 $d/dir; \
+        chown 7:7 $d/back; chown 0:0 $d/back; \
+        ln -s f $d/link; chown -h 7:8 $d/link; mkfifo $d/fifo; chown 11:12 $d/fifo; \
+        mknod $d/null c 1 3; chown 9:10 $d/null";
+    let probe = "d=/srv/shim; \
+        echo \"preload ${LD_PRELOAD:-none}\"; \
+        echo \"mapped $(grep -c statshim /proc/self/maps)\"; \
+        stat -c 'statx %n %u:%g %f %t:%T' $d/f $d/back $d/dir $d/link $d/fifo $d/null; \
+        stat -L -c 'follow %n %u:%g' $d/link; \
+        find $d -mindepth 1 -printf 'find %p %U:%G %m %y\\n' | sort; \
+        perl -e 'for (@ARGV) { my @s = lstat; print \"perl $_ $s[4]:$s[5] $s[2]\\n\" }' $d/f $d/dir $d/link $d/null; \
+        rm -rf /tmp/r; mkdir -p /tmp/r/bin; cp /bin/sh /tmp/r/bin/; \
+        for l in $(env -u LD_PRELOAD ldd /bin/sh | grep -o '/[^ ]*'); do mkdir -p /tmp/r$(dirname $l); cp $l /tmp/r$l; done; \
+        echo \"chroot $(chroot /tmp/r /bin/sh -c 'echo in:${LD_PRELOAD:-none}' 2>&1)\"";
+    // Symlink and FIFO owners live in the tracer's memory: make and probe in
+    // one container.
+    let script = format!("{make}; {probe}");
+    let with = run_ok(&ctx, &fx.rootfs, &script);
+    let b = bundle_on(&ctx, &fx.rootfs, &["sh", "-c", &script]);
+    b.edit(|v| v["annotations"]["io.rootlessrt.stat-shim"] = json!("off"));
+    let without = run_bundle(&ctx, &b, STEP_TIMEOUT);
+    assert!(without.success(), "{without}");
+
+    assert_eq!(
+        field(&with, "preload"),
+        "/dev/.rootlessrt/statshim.so",
+        "{with}"
+    );
+    assert_ne!(field(&with, "mapped"), "0", "{with}");
+    assert_eq!(field(&without, "preload"), "none", "{without}");
+    assert_eq!(field(&without, "mapped"), "0", "{without}");
+    let rest = |o: &Out| -> String {
+        o.stdout
+            .lines()
+            .filter(|l| !l.starts_with("preload ") && !l.starts_with("mapped "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(
+        rest(&with),
+        rest(&without),
+        "shim: {with}\ntracer: {without}"
+    );
+    let want = [
+        "statx /srv/shim/f 12:34 81a4 0:0",
+        "statx /srv/shim/back 0:0 81a4 0:0",
+        "statx /srv/shim/dir 5:6 45e8 0:0",
+        "statx /srv/shim/link 7:8 a1ff 0:0",
+        "statx /srv/shim/fifo 11:12 11a4 0:0",
+        "statx /srv/shim/null 9:10 21a4 1:3",
+        "follow /srv/shim/link 12:34",
+        "find /srv/shim/null 9:10 644 c",
+        "perl /srv/shim/dir 5:6 17896",
+        "chroot in:none",
+    ];
+    for w in want {
+        assert!(with.stdout.lines().any(|l| l == w), "missing {w:?}: {with}");
+    }
+    assert!(!with.stderr.contains("ld.so"), "{with}");
+}
+
 /// (d) useradd -m, su, chown -R, install -o, tar --same-owner round trips.
 #[test]
 fn useradd_su_chown_tar() {

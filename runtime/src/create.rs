@@ -150,6 +150,7 @@ pub fn create(opts: &Options) -> Result<i32> {
     } else {
         emulation::plan_for_process(mode, spec.process().as_ref())
     };
+    plan.stat_shim = emulation::stat_shim_from_spec(&spec)?;
     let has_userns = spec
         .linux()
         .as_ref()

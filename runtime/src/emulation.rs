@@ -33,6 +33,10 @@ fn find_executable(name: &str, path: &str) -> Option<std::path::PathBuf> {
 }
 
 pub const ANNOTATION: &str = "io.rootlessrt.fake-root";
+/// `off` keeps the in-process stat shim out of a full-mode container: every
+/// stat then goes to the tracer (slower, and no `LD_PRELOAD` in the
+/// workload's environment).
+pub const SHIM_ANNOTATION: &str = "io.rootlessrt.stat-shim";
 
 /// Everything the workload's tracer needs, decided before the container is
 /// built and carried into the container's init inside the executor (the
@@ -48,6 +52,8 @@ pub struct Plan {
     /// The container's own seccomp profile, loaded by the tracer's child
     /// right before exec (see `tracer::PreExec`) instead of by libcontainer.
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    /// Preload the in-process stat shim (container init, Mode::Full).
+    pub stat_shim: bool,
 }
 
 impl Plan {
@@ -60,6 +66,7 @@ impl Plan {
             caps: None,
             no_new_privs: false,
             seccomp: None,
+            stat_shim: false,
         }
     }
 
@@ -110,6 +117,21 @@ pub fn mode_from_spec(spec: &Spec) -> Result<tracer::Mode> {
     })
 }
 
+/// Whether a container's init preloads the stat shim: on unless the
+/// annotation says `off`.
+pub fn stat_shim_from_spec(spec: &Spec) -> Result<bool> {
+    match spec
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(SHIM_ANNOTATION))
+    {
+        None => Ok(true),
+        Some(v) if v == "on" => Ok(true),
+        Some(v) if v == "off" => Ok(false),
+        Some(v) => bail!("annotation {SHIM_ANNOTATION}={v:?}: expected on or off"),
+    }
+}
+
 /// Capability names of the spec as a bit mask.
 pub fn cap_mask<'a, I: IntoIterator<Item = &'a oci_spec::runtime::Capability>>(
     set: Option<I>,
@@ -155,6 +177,7 @@ pub fn plan_for_process(mode: tracer::Mode, process: Option<&oci_spec::runtime::
         })),
         no_new_privs: p.no_new_privileges().unwrap_or(false),
         seccomp: None,
+        stat_shim: false,
     }
 }
 
@@ -216,6 +239,7 @@ impl Executor for TracerExecutor {
             caps: self.plan.caps,
             no_new_privs: self.plan.no_new_privs,
             init: self.init,
+            stat_shim: self.init && self.plan.stat_shim,
             pre_exec: self.plan.seccomp.clone().map(|profile| {
                 tracer::PreExec(std::sync::Arc::new(move || {
                     libcontainer::seccomp::initialize_seccomp(&profile)

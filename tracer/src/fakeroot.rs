@@ -98,6 +98,7 @@ pub fn fakeroot_main(args: &[OsString]) -> i32 {
         no_new_privs: false,
         init: false,
         pre_exec: None,
+        stat_shim: false,
     };
     let cmd = args[0].to_string_lossy();
     match run_then_exit(&cfg, &argv, &env) {

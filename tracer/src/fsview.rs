@@ -162,9 +162,11 @@ pub fn fix_errno(tid: i32, dirfd: i32, e: i32) -> i32 {
 }
 
 impl FsView {
-    pub fn new(persist: bool) -> FsView {
+    pub fn new(persist: bool, shared: Option<crate::preload::OwnersMap>) -> FsView {
+        let mut owners = Owners::new(persist);
+        owners.shared = shared;
         FsView {
-            owners: Mutex::new(Owners::new(persist)),
+            owners: Mutex::new(owners),
             divergent: AtomicBool::new(false),
         }
     }

@@ -14,6 +14,7 @@ mod listener;
 mod mem;
 mod notify;
 mod owners;
+mod preload;
 pub mod seccomp;
 pub mod syscalls;
 mod tracer;
@@ -149,6 +150,10 @@ pub struct Config {
     pub no_new_privs: bool,
     pub init: bool,
     pub pre_exec: Option<PreExec>,
+    /// Mode::Full as a container's PID 1: preload the in-process stat shim
+    /// into the workload when the container's /dev is its own tmpfs
+    /// (preload.rs).
+    pub stat_shim: bool,
 }
 
 #[derive(Debug)]

@@ -80,6 +80,9 @@ pub struct Owners {
     cache: HashMap<Key, Cached>,
     warned: bool,
     pub stats_cache_hits: u64,
+    /// Inodes whose view is kept in `mem` or `devs` are marked here for the
+    /// in-process stat shim, which cannot see them (preload.rs).
+    pub shared: Option<crate::preload::OwnersMap>,
 }
 
 /// Read an xattr through a path; Ok(None) when absent.
@@ -127,16 +130,7 @@ pub fn errno() -> i32 {
 }
 
 fn parse_dev(v: &[u8]) -> Option<(u32, u64)> {
-    let s = std::str::from_utf8(v).ok()?;
-    let mut it = s.split_whitespace();
-    let kind = match it.next()? {
-        "c" => libc::S_IFCHR,
-        "b" => libc::S_IFBLK,
-        _ => return None,
-    };
-    let maj: u32 = it.next()?.parse().ok()?;
-    let min: u32 = it.next()?.parse().ok()?;
-    Some((kind, libc::makedev(maj, min)))
+    xattr::parse_dev(v).map(|(kind, major, minor)| (kind, libc::makedev(major, minor)))
 }
 
 impl Owners {
@@ -226,18 +220,32 @@ impl Owners {
         let key = m.key();
         self.cache.remove(&key);
         if self.mem.contains_key(&key) || !m.xattr_capable() {
-            if uid == 0 && gid == 0 && m.xattr_capable() {
+            // An owner equal to what the kernel shows needs no record (dpkg
+            // lchowns every symlink it unpacks to root).
+            let plain = if m.xattr_capable() {
+                uid == 0 && gid == 0
+            } else {
+                (uid, gid) == (m.uid, m.gid)
+            };
+            if plain {
                 self.mem.remove(&key);
             } else {
-                self.mem.insert(key, (uid, gid));
+                self.remember(key, uid, gid);
             }
             return;
         }
         let val = xattr::encode(uid, gid);
-        let val = if val.is_empty() { None } else { Some(&val[..]) };
+        let val = Some(val.as_bytes()).filter(|v| !v.is_empty());
         if let Err(e) = set_attr(path, follow, xattr::NAME_C, val) {
             self.warn_once("an owner", e);
-            self.mem.insert(key, (uid, gid));
+            self.remember(key, uid, gid);
+        }
+    }
+
+    fn remember(&mut self, key: Key, uid: u32, gid: u32) {
+        self.mem.insert(key, (uid, gid));
+        if let Some(map) = &self.shared {
+            map.mark(key.0, key.1);
         }
     }
 
@@ -246,6 +254,9 @@ impl Owners {
         let key = m.key();
         self.cache.remove(&key);
         self.devs.insert(key, (kind, rdev));
+        if let Some(map) = &self.shared {
+            map.mark(key.0, key.1);
+        }
         if self.persist {
             let c = if kind == libc::S_IFCHR { 'c' } else { 'b' };
             let v = format!("{c} {} {}", libc::major(rdev), libc::minor(rdev));

@@ -455,6 +455,17 @@ fn run_inner(
         listen: listening.then(|| seccomp::build(&NATIVE, level, listen_route)),
         sock: pair.map(|p| p.1),
     });
+    let shim = (cfg.stat_shim && listening && cfg.mode == Mode::Full)
+        .then(|| crate::preload::install(env))
+        .flatten();
+    let env_shim;
+    let (shared, env) = match shim {
+        Some((map, preload)) => {
+            env_shim = crate::preload::with_preload(env, preload);
+            (Some(map), &env_shim[..])
+        }
+        None => (None, env),
+    };
     let candidates = exec_candidates(&argv[0], env);
     let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
     argv_p.push(std::ptr::null());
@@ -559,7 +570,7 @@ fn run_inner(
     }
     // Started only now, off the child's path to exec: the listener waits in
     // the socket until the thread picks it up.
-    let fs = Arc::new(FsView::new(cfg.mode == Mode::Full));
+    let fs = Arc::new(FsView::new(cfg.mode == Mode::Full, shared));
     if let (Some((ours, _)), false) = (pair, listening) {
         if !notify::start(ours, fs.clone()) {
             let e = sys("spawn the notification thread");

@@ -19,6 +19,11 @@ const OFF_NR: u32 = 0;
 const OFF_ARCH: u32 = 4;
 const OFF_ARG0_LO: u32 = 16; // little-endian: the low half of args[0]
 
+/// Offset of the low half of args[i] in struct seccomp_data.
+fn arg_lo(i: u8) -> u32 {
+    OFF_ARG0_LO + 8 * u32::from(i)
+}
+
 fn stmt(code: u16, k: u32) -> libc::sock_filter {
     libc::sock_filter {
         code,
@@ -81,12 +86,19 @@ pub fn build(table: &ArchTable, level: Level, route: Route) -> Vec<libc::sock_fi
         p.push(stmt(JA, 0));
     }
     for r in table.rows_for(level) {
-        if r.only_arg0.is_empty() {
-            let action = if route == Route::Answers && r.entry == Entry::Answer {
-                RET_USER_NOTIF
-            } else {
-                trace
-            };
+        let action = if route == Route::Answers && r.entry == Entry::Answer {
+            RET_USER_NOTIF
+        } else {
+            trace
+        };
+        if let Some((arg, bits)) = r.bypass {
+            // nr == statx: allowed with the bits in the argument, else trapped.
+            p.push(jump(JEQ_K, r.nr, 0, 4));
+            p.push(stmt(LD_W_ABS, arg_lo(arg)));
+            p.push(jump(JSET_K, bits, 0, 1));
+            p.push(stmt(RET_K, RET_ALLOW));
+            p.push(stmt(RET_K, action));
+        } else if r.only_arg0.is_empty() {
             ret_if(&mut p, r.nr, action);
         } else {
             // nr == prctl: look at option, trap only the listed ones.
@@ -177,10 +189,16 @@ mod tests {
 
     /// A tiny cBPF interpreter for the instructions we emit.
     fn run(p: &[libc::sock_filter], arch: u32, nr: u32, arg0: u64) -> u32 {
+        run_args(p, arch, nr, [arg0, 0, 0, 0, 0, 0])
+    }
+
+    fn run_args(p: &[libc::sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
         let mut data = [0u8; 64];
         data[0..4].copy_from_slice(&nr.to_le_bytes());
         data[4..8].copy_from_slice(&arch.to_le_bytes());
-        data[16..24].copy_from_slice(&arg0.to_le_bytes());
+        for (i, a) in args.iter().enumerate() {
+            data[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_le_bytes());
+        }
         let (mut a, mut pc) = (0u32, 0usize);
         loop {
             let i = p[pc];
@@ -278,6 +296,14 @@ mod tests {
                     };
                     let got = run(&p, t.audit_arch, nr, arg0);
                     assert_eq!(got, want, "{level:?} {route:?} nr {nr} arg0 {arg0}");
+                    // The shim's statx: any arguments, the bypass bit in args[3].
+                    if let Some((i, bits)) = row.and_then(|r| r.bypass) {
+                        let mut args = [arg0; 6];
+                        args[i as usize] = u64::from(bits) | 0x7ff;
+                        assert_eq!(run_args(&p, t.audit_arch, nr, args), RET_ALLOW);
+                        args[i as usize] = 0x7ff | 0xffff_ffff_0000_0000;
+                        assert_eq!(run_args(&p, t.audit_arch, nr, args), want);
+                    }
                 }
             }
         }

@@ -1,7 +1,7 @@
 //! aarch64 syscall numbers of the trapped set (asm-generic numbering: no chown,
 //! lchown, stat, lstat or mknod; glibc uses fchownat / newfstatat / mknodat).
 use super::row as r;
-use super::{ArchTable, Entry::*, Exit, Level::*, Row, Sys::*, PRCTL_TRAPPED};
+use super::{ArchTable, Entry::*, Exit, Level::*, Row, Sys::*, PRCTL_TRAPPED, STATX_BYPASS};
 
 const N: Exit = Exit::None;
 
@@ -31,13 +31,17 @@ pub static ROWS: &[Row] = &[
         entry: Emulate,
         exit: N,
         only_arg0: PRCTL_TRAPPED,
+        bypass: None,
     },
     r(55, Fchown, Ids, DoItself, N),
     r(54, Fchownat, Ids, DoItself, N),
     r(33, Mknodat, Ids, Rewrite, Exit::Record),
     r(80, Fstat, Full, Answer, N),
     r(79, Newfstatat, Full, Answer, N),
-    r(291, Statx, Full, Answer, N),
+    Row {
+        bypass: STATX_BYPASS,
+        ..r(291, Statx, Full, Answer, N)
+    },
     r(11, Listxattr, Full, DoItself, N),
     r(12, Llistxattr, Full, DoItself, N),
     r(13, Flistxattr, Full, DoItself, N),

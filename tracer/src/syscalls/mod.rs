@@ -103,6 +103,9 @@ pub struct Row {
     pub exit: Exit,
     /// prctl: only these first-argument values are trapped (empty = all).
     pub only_arg0: &'static [u32],
+    /// (argument index, bits): the call runs untrapped when the low half of
+    /// that argument has any of the bits (statx from the in-process stat shim).
+    pub bypass: Option<(u8, u32)>,
 }
 
 pub const PRCTL_TRAPPED: &[u32] = &[
@@ -126,8 +129,13 @@ pub const fn row(nr: u32, sys: Sys, level: Level, entry: Entry, exit: Exit) -> R
         entry,
         exit,
         only_arg0: &[],
+        bypass: None,
     }
 }
+
+/// statx(dirfd, path, flags, mask, buf): the shim's calls carry
+/// `STATX_BYPASS` in `mask` and run natively (crates/statshim).
+pub const STATX_BYPASS: Option<(u8, u32)> = Some((3, fakeowner::shim::STATX_BYPASS));
 
 /// A complete architecture description.
 pub struct ArchTable {
@@ -185,6 +193,9 @@ mod tests {
                     r.sys,
                     Sys::Stat | Sys::Lstat | Sys::Fstat | Sys::Newfstatat | Sys::Statx
                 ));
+            }
+            if r.bypass.is_some() {
+                assert!(r.sys == Sys::Statx && r.only_arg0.is_empty());
             }
             if r.exit == Exit::Record {
                 assert_eq!(r.entry, Entry::Rewrite);

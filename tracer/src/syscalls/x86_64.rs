@@ -1,6 +1,6 @@
 //! x86_64 syscall numbers of the trapped set.
 use super::row as r;
-use super::{ArchTable, Entry::*, Exit, Level::*, Row, Sys::*, PRCTL_TRAPPED};
+use super::{ArchTable, Entry::*, Exit, Level::*, Row, Sys::*, PRCTL_TRAPPED, STATX_BYPASS};
 
 const N: Exit = Exit::None;
 
@@ -30,6 +30,7 @@ pub static ROWS: &[Row] = &[
         entry: Emulate,
         exit: N,
         only_arg0: PRCTL_TRAPPED,
+        bypass: None,
     },
     r(92, Chown, Ids, DoItself, N),
     r(94, Lchown, Ids, DoItself, N),
@@ -41,7 +42,10 @@ pub static ROWS: &[Row] = &[
     r(6, Lstat, Full, Answer, N),
     r(5, Fstat, Full, Answer, N),
     r(262, Newfstatat, Full, Answer, N),
-    r(332, Statx, Full, Answer, N),
+    Row {
+        bypass: STATX_BYPASS,
+        ..r(332, Statx, Full, Answer, N)
+    },
     r(194, Listxattr, Full, DoItself, N),
     r(195, Llistxattr, Full, DoItself, N),
     r(196, Flistxattr, Full, DoItself, N),
