@@ -556,6 +556,17 @@ fn setid_exec_and_inheritance() {
     assert_eq!(get("by-1000"), "1000 8 1000", "{out}");
     // no_new_privs: the set-user-ID bit is ignored.
     assert_eq!(get("nnp"), "0", "{out}");
+
+    // A set-ID file as the container's own process: its first exec must go
+    // through the tracer's exec check (not the start-up shortcut).
+    let b = bundle_on(&ctx, &fx.rootfs, &["/srv/u1000-id", "-u"]);
+    b.edit(|v| v["process"]["noNewPrivileges"] = json!(false));
+    let first = run_bundle(&ctx, &b, STEP_TIMEOUT);
+    assert!(first.success(), "{first}");
+    assert_eq!(first.stdout.trim(), "1000", "{first}");
+    let b = bundle_on(&ctx, &fx.rootfs, &["/usr/bin/id", "-u"]);
+    let plain = run_bundle(&ctx, &b, STEP_TIMEOUT);
+    assert_eq!(plain.stdout.trim(), "0", "{plain}");
 }
 
 /// The in-process stat shim (crates/statshim) shows what the tracer shows:

@@ -249,7 +249,11 @@ impl Executor for TracerExecutor {
             }),
         };
         let e = tracer::run_then_exit(&cfg, &argv, &env);
-        Err(ExecutorError::Other(e.to_string()))
+        // After `start` nobody reads libcontainer's channel any more: say it
+        // where the workload's own errors go, as runc does for exec failures.
+        let msg = format!("{:?}: {e}", args[0]);
+        eprintln!("rootlessrt: {msg}");
+        Err(ExecutorError::Other(msg))
     }
 
     /// Like runc: the command must resolve, through the spec's PATH or, when

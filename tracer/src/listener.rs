@@ -52,12 +52,41 @@ fn tasks(tgid: i32) -> Vec<i32> {
 
 /// SIGCHLD as an fd (SIGCHLD is blocked in every thread: runner.rs).
 pub fn sigchld_fd() -> i32 {
-    // SAFETY: a sigset we own; signalfd returns a new fd or -1.
-    unsafe {
+    // SAFETY: a sigset we own.
+    let set = unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGCHLD);
-        libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC)
+        set
+    };
+    signal_fd(&set)
+}
+
+/// A non-blocking signalfd for `set` (blocked by the caller), or -1.
+pub fn signal_fd(set: &libc::sigset_t) -> i32 {
+    // SAFETY: signalfd returns a new fd or -1.
+    unsafe { libc::signalfd(-1, set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) }
+}
+
+/// Pass the signals read from `fd` on to the workload's main process.
+fn forward(fd: i32, target: i32) {
+    const SIZE: usize = std::mem::size_of::<libc::signalfd_siginfo>();
+    let mut buf = [0u8; SIZE * 8];
+    loop {
+        // SAFETY: reading into our buffer; the fd is non-blocking.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            return;
+        }
+        for info in buf[..n as usize].chunks_exact(SIZE) {
+            // struct signalfd_siginfo: u32 ssi_signo, i32 ssi_errno, i32 ssi_code, ...
+            let sig = i32::from_ne_bytes(info[0..4].try_into().unwrap_or_default());
+            let code = i32::from_ne_bytes(info[8..12].try_into().unwrap_or_default());
+            if crate::runner::forwardable(sig, code) {
+                // SAFETY: plain kill.
+                unsafe { libc::kill(target, sig) };
+            }
+        }
     }
 }
 
@@ -76,6 +105,7 @@ impl Tracer {
         listener: i32,
         sigchld: i32,
         report: i32,
+        signals: i32,
         on_exec: &mut dyn FnMut(),
     ) -> Outcome {
         self.listening = true;
@@ -86,7 +116,12 @@ impl Tracer {
             events: libc::POLLIN,
             revents: 0,
         };
-        let mut fds = [poll_fd(listener), poll_fd(sigchld), poll_fd(report)];
+        let mut fds = [
+            poll_fd(listener),
+            poll_fd(sigchld),
+            poll_fd(report),
+            poll_fd(signals),
+        ];
         let mut reap = true; // a SIGCHLD may predate the signalfd
         loop {
             if reap {
@@ -94,12 +129,15 @@ impl Tracer {
                     return o;
                 }
             }
-            // SAFETY: three pollfds we own.
-            if unsafe { libc::poll(fds.as_mut_ptr(), 3, -1) } < 0 {
+            // SAFETY: four pollfds we own (a negative fd is skipped).
+            if unsafe { libc::poll(fds.as_mut_ptr(), 4, -1) } < 0 {
                 if errno() == libc::EINTR {
                     continue;
                 }
                 return Outcome::Exited(127);
+            }
+            if fds[3].revents != 0 {
+                forward(signals, self.main);
             }
             if fds[2].revents != 0 {
                 if fds[2].revents & libc::POLLIN == 0 {

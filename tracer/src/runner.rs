@@ -4,6 +4,7 @@ use crate::creds::Creds;
 use crate::fsview::FsView;
 use crate::notify;
 use crate::seccomp::{self, Route};
+use crate::syscalls::EXEC_BYPASS_FD;
 use crate::syscalls::{Level, NATIVE};
 use crate::tracer::{Outcome, Tracer, PTRACE_OPTIONS};
 use crate::{CapSets, Config, Error, Mode, PreExec};
@@ -140,6 +141,22 @@ impl SignalSetup {
     }
 }
 
+/// Terminal-generated signals already reached the workload's process group:
+/// everything else is passed on.
+pub(crate) fn forwardable(sig: i32, code: i32) -> bool {
+    let tty = code == libc::SI_KERNEL
+        && matches!(
+            sig,
+            libc::SIGINT
+                | libc::SIGQUIT
+                | libc::SIGTSTP
+                | libc::SIGWINCH
+                | libc::SIGTTIN
+                | libc::SIGTTOU
+        );
+    !tty
+}
+
 struct Forwarder {
     stop: Arc<AtomicBool>,
     handle: Option<std::thread::JoinHandle<()>>,
@@ -161,24 +178,24 @@ fn start_forwarder(set: libc::sigset_t, target: i32) -> Forwarder {
             if s <= 0 {
                 continue;
             }
-            // Terminal-generated signals already reached the workload's process group.
-            let tty = info.si_code == libc::SI_KERNEL
-                && matches!(
-                    s,
-                    libc::SIGINT
-                        | libc::SIGQUIT
-                        | libc::SIGTSTP
-                        | libc::SIGWINCH
-                        | libc::SIGTTIN
-                        | libc::SIGTTOU
-                );
-            if !tty {
+            if forwardable(s, info.si_code) {
                 // SAFETY: plain kill.
                 unsafe { libc::kill(target, s) };
             }
         })
         .ok();
     Forwarder { stop, handle }
+}
+
+fn start_forwarder_if(wanted: bool, set: libc::sigset_t, target: i32) -> Forwarder {
+    if wanted {
+        start_forwarder(set, target)
+    } else {
+        Forwarder {
+            stop: Arc::new(AtomicBool::new(false)),
+            handle: None,
+        }
+    }
 }
 
 impl Forwarder {
@@ -246,6 +263,8 @@ fn read_report(fd: i32) -> Option<(u8, i32)> {
 
 const STAGE_SECCOMP: u8 = 1;
 const STAGE_EXEC: u8 = 2;
+/// A child sharing our memory found no listener (spawn_shared): fork again, for ptrace.
+const STAGE_NO_LISTENER: u8 = 3;
 
 /// The tracer's filters, built before fork.
 struct Filters {
@@ -274,6 +293,96 @@ fn socketpair() -> Option<(i32, i32)> {
     (rc == 0).then_some((fds[0], fds[1]))
 }
 
+/// How the workload's child is started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FirstExec {
+    /// fork: the child may wait for us (ptrace), the exec may need an answer.
+    Fork,
+    /// Shares our memory until it execs (spawn_shared); execve is not trapped.
+    Shared,
+    /// Shared, and the first exec goes past the listener (EXEC_BYPASS_FD).
+    Bypass,
+}
+
+/// Under the listener engine the first exec usually needs no answer from
+/// us: execve is not trapped (Route::ListenerNoExec), or the credentials are
+/// root's and no candidate is a set-ID file, which is all the exec check looks
+/// for. Then the child can share our memory until it execs: no copy of this
+/// large process, and no wait for the child to get a CPU.
+fn first_exec(
+    listening: bool,
+    cfg: &Config,
+    route: Route,
+    default: &Creds,
+    candidates: &[CString],
+) -> FirstExec {
+    if !listening || cfg.pre_exec.is_some() {
+        return FirstExec::Fork;
+    }
+    if route == Route::ListenerNoExec {
+        return FirstExec::Shared;
+    }
+    let plain = |c: &CString| {
+        // SAFETY: zeroed stat is valid; NUL-terminated path.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        if unsafe { libc::stat(c.as_ptr(), &mut st) } != 0 {
+            return true; // skipped by the exec loop, or its error
+        }
+        let setgid = st.st_mode & libc::S_ISGID != 0 && st.st_mode & libc::S_IXGRP != 0;
+        st.st_mode & libc::S_ISUID == 0 && !setgid
+    };
+    let absolute = candidates
+        .iter()
+        .all(|c| c.as_bytes().first() == Some(&b'/'));
+    if default.all_ids_root() && absolute && candidates.iter().all(plain) {
+        FirstExec::Bypass
+    } else {
+        FirstExec::Fork
+    }
+}
+
+/// Run `f` in a child that shares our memory, on a stack of its own, and
+/// return its pid (or -1). We are suspended until it execs or exits
+/// (CLONE_VM|CLONE_VFORK, as posix_spawn does), so `f` may read our data but
+/// must only make async-signal-safe calls.
+fn spawn_shared(f: &mut dyn FnMut() -> libc::c_int) -> i32 {
+    const STACK: usize = 1 << 20;
+    // SAFETY: a fresh anonymous mapping for the child's stack.
+    let stack = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            STACK,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    if stack == libc::MAP_FAILED {
+        return -1;
+    }
+    extern "C" fn entry(arg: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: `arg` is the `&mut dyn FnMut` below, alive while the parent is suspended.
+        let f = unsafe { &mut *arg.cast::<&mut dyn FnMut() -> libc::c_int>() };
+        f()
+    }
+    let mut f = f;
+    // SAFETY: the child runs `entry` on its own stack (top of the mapping);
+    // CLONE_VFORK keeps this frame, and so `f`, alive until it execs or exits.
+    let pid = unsafe {
+        libc::clone(
+            entry,
+            stack.cast::<u8>().add(STACK).cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&mut f as *mut &mut dyn FnMut() -> libc::c_int).cast(),
+        )
+    };
+    // SAFETY: the child no longer runs on it (it exec'd or exited).
+    unsafe { libc::munmap(stack, STACK) };
+    pid
+}
+
 /// The child side, between fork and exec: only async-signal-safe calls.
 #[allow(clippy::too_many_arguments)]
 fn child(
@@ -286,6 +395,7 @@ fn child(
     candidates: &[CString],
     argv: &[*const libc::c_char],
     envp: &[*const libc::c_char],
+    first: FirstExec,
 ) -> ! {
     let fail = |stage: u8, e: i32| -> ! {
         let mut b = [stage, 0, 0, 0, 0];
@@ -330,6 +440,10 @@ fn child(
     {
         installed = with_listener(p, *sock);
     }
+    if !installed && first != FirstExec::Fork {
+        // The parent is suspended until we exec: it cannot seize us.
+        fail(STAGE_NO_LISTENER, 0);
+    }
     if let (false, Some(go)) = (installed, go) {
         let mut b = [0u8; 1];
         // The parent has seized us when the byte arrives. Our no-op handlers
@@ -365,7 +479,20 @@ fn child(
     let mut err = libc::ENOENT;
     for c in candidates {
         // SAFETY: NUL-terminated strings and NULL-terminated arrays built before fork.
-        unsafe { libc::execve(c.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+        unsafe {
+            if first == FirstExec::Bypass {
+                libc::syscall(
+                    libc::SYS_execveat,
+                    EXEC_BYPASS_FD,
+                    c.as_ptr(),
+                    argv.as_ptr(),
+                    envp.as_ptr(),
+                    0,
+                );
+            } else {
+                libc::execve(c.as_ptr(), argv.as_ptr(), envp.as_ptr());
+            }
+        }
         match errno() {
             libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT => {}
             libc::EACCES => {
@@ -390,7 +517,7 @@ fn child(
 /// the exit code the caller should exit with (status, or 128+N when killed by signal N).
 /// `Err(Error::Exec(errno))` if the workload's execve failed (before anything ran).
 pub fn run(cfg: &Config, argv: &[CString], env: &[CString]) -> Result<i32, Error> {
-    run_inner(cfg, argv, env, false)
+    run_inner(cfg, argv, env, false, true)
 }
 
 /// As [`run`], for a process with nothing left to do afterwards (a container's
@@ -398,7 +525,7 @@ pub fn run(cfg: &Config, argv: &[CString], env: &[CString]) -> Result<i32, Error
 /// at once, skipping the teardown that would only delay the exit. Returns only
 /// errors from before the workload ran.
 pub fn run_then_exit(cfg: &Config, argv: &[CString], env: &[CString]) -> Error {
-    match run_inner(cfg, argv, env, true) {
+    match run_inner(cfg, argv, env, true, true) {
         Ok(code) => std::process::exit(code),
         Err(e) => e,
     }
@@ -409,6 +536,7 @@ fn run_inner(
     argv: &[CString],
     env: &[CString],
     then_exit: bool,
+    allow_listener: bool,
 ) -> Result<i32, Error> {
     if argv.is_empty() {
         return Err(Error::Config("empty command".into()));
@@ -423,7 +551,7 @@ fn run_inner(
     };
     // The listener engine needs the tracer to be PID 1 (listener.rs).
     // SAFETY: getpid cannot fail.
-    let listening = traced && cfg.init && unsafe { libc::getpid() } == 1;
+    let listening = allow_listener && traced && cfg.init && unsafe { libc::getpid() } == 1;
     let pair = if listening || cfg.mode == Mode::Full {
         socketpair()
     } else {
@@ -486,12 +614,12 @@ fn run_inner(
         None
     };
     let sigs = setup_signals(listening);
-    // SAFETY: fork; the child only runs `child` (async-signal-safe) and execs or exits.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
+    let first = first_exec(listening, cfg, listen_route, &default, &candidates);
+    let go_r = go.map(|g| g.0);
+    let start = || -> ! {
         child(
             &sigs,
-            go.map(|g| g.0),
+            go_r,
             rep_w,
             prog.as_ref(),
             cfg.no_new_privs,
@@ -499,8 +627,19 @@ fn run_inner(
             &candidates,
             &argv_p,
             &env_p,
-        );
-    }
+            first,
+        )
+    };
+    let pid = if first == FirstExec::Fork {
+        // SAFETY: fork; the child only runs `child` (async-signal-safe) and execs or exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            start();
+        }
+        pid
+    } else {
+        spawn_shared(&mut || start())
+    };
     close(rep_w);
     if let Some((r, _)) = go {
         close(r);
@@ -536,6 +675,13 @@ fn run_inner(
         }
         _ => None,
     };
+    if listener.is_none() && first != FirstExec::Fork && pid > 0 {
+        // A listener above ours (EBUSY): the child stopped; start over under ptrace.
+        // SAFETY: reap the child, which has exited.
+        unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+        cleanup(&sigs);
+        return run_inner(cfg, argv, env, then_exit, false);
+    }
     let sigchld = listener.map(|_| crate::listener::sigchld_fd());
     if let Some(-1) = sigchld {
         let e = sys("signalfd");
@@ -586,14 +732,21 @@ fn run_inner(
     if let Some((_, w)) = go {
         close(w);
     }
-    let fwd = start_forwarder(sigs.set, pid);
+    // The listener engine reads forwarded signals from a signalfd in its
+    // poll loop; the ptrace engine's loop waits in waitpid, hence a thread.
+    let signals = if listener.is_some() {
+        crate::listener::signal_fd(&sigs.set)
+    } else {
+        -1
+    };
+    let fwd = start_forwarder_if(signals < 0, sigs.set, pid);
     let result = if traced {
         let outcome = match (listener, sigchld) {
             (Some(l), Some(sc)) => {
                 let mut tracer = Tracer::new(cfg, pid, default, fs);
                 tracer.threads.clear();
                 let mut on_exec = || close_all(&inherited);
-                tracer.run_listening(l, sc, rep_r, &mut on_exec)
+                tracer.run_listening(l, sc, rep_r, signals, &mut on_exec)
             }
             _ => {
                 let mut tracer = Tracer::new(cfg, pid, initial, fs);

@@ -76,4 +76,5 @@ pub static TABLE: ArchTable = ArchTable {
     x32_bit: 0,
     io_uring_setup: 425,
     exec: &[221, 281],
+    execveat: 281,
 };

@@ -150,7 +150,17 @@ pub struct ArchTable {
     pub io_uring_setup: u32,
     /// execve, execveat: trapped only by the listener engine.
     pub exec: &'static [u32],
+    /// execveat, which the listener engine lets through with the dirfd
+    /// `EXEC_BYPASS_FD` (the workload's first exec, see runner.rs).
+    pub execveat: u32,
 }
+
+/// A dirfd no kernel hands out, ignored for absolute paths: execveat with it
+/// skips the listener engine's exec check. Only the tracer's own child uses
+/// it, for a first exec that the check would wave through anyway (root's
+/// credentials, no set-ID bit); another process using it only skips the fake
+/// set-ID transition.
+pub const EXEC_BYPASS_FD: i32 = -0x5254;
 
 impl ArchTable {
     pub fn rows_for(&self, level: Level) -> impl Iterator<Item = &'static Row> + '_ {
@@ -203,6 +213,7 @@ mod tests {
         }
         assert!(!nrs.contains(&t.io_uring_setup));
         assert_eq!(t.exec.len(), 2);
+        assert!(t.exec.contains(&t.execveat));
         assert!(t.exec.iter().all(|n| !nrs.contains(n)));
         let sys: HashSet<Sys> = t.rows.iter().map(|r| r.sys).collect();
         for s in [

@@ -86,4 +86,5 @@ pub static TABLE: ArchTable = ArchTable {
     x32_bit: 0x4000_0000,
     io_uring_setup: 425,
     exec: &[59, 322],
+    execveat: 322,
 };
