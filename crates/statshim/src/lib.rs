@@ -308,108 +308,48 @@ macro_rules! legacy {
     };
 }
 
-#[cfg_attr(shim_cdylib, no_mangle)]
-pub unsafe extern "C" fn fstatat(
-    dirfd: c_int,
-    path: *const c_char,
-    buf: *mut Stat,
-    flags: c_int,
-) -> c_int {
+/// C functions exported under each name (glibc's `*64` twins are aliases).
+macro_rules! exports {
+    ($($name:ident),+ = fn $args:tt $body:block) => {
+        $(exports!(@one $name $args $body);)+
+    };
+    (@one $name:ident ($($arg:ident: $ty:ty),*) $body:block) => {
+        #[cfg_attr(shim_cdylib, no_mangle)]
+        pub unsafe extern "C" fn $name($($arg: $ty),*) -> c_int $body
+    };
+}
+
+exports!(fstatat, fstatat64 = fn(dirfd: c_int, path: *const c_char, buf: *mut Stat, flags: c_int) {
     fstatat_any(dirfd, path, buf, flags)
-}
-
-#[cfg_attr(shim_cdylib, no_mangle)]
-pub unsafe extern "C" fn fstatat64(
-    dirfd: c_int,
-    path: *const c_char,
-    buf: *mut Stat,
-    flags: c_int,
-) -> c_int {
-    fstatat_any(dirfd, path, buf, flags)
-}
-
-#[cfg_attr(shim_cdylib, no_mangle)]
-pub unsafe extern "C" fn stat(path: *const c_char, buf: *mut Stat) -> c_int {
+});
+exports!(stat, stat64 = fn(path: *const c_char, buf: *mut Stat) {
     fstatat_any(AT_FDCWD, path, buf, 0)
-}
-
-#[cfg_attr(shim_cdylib, no_mangle)]
-pub unsafe extern "C" fn stat64(path: *const c_char, buf: *mut Stat) -> c_int {
-    fstatat_any(AT_FDCWD, path, buf, 0)
-}
-
-#[cfg_attr(shim_cdylib, no_mangle)]
-pub unsafe extern "C" fn lstat(path: *const c_char, buf: *mut Stat) -> c_int {
+});
+exports!(lstat, lstat64 = fn(path: *const c_char, buf: *mut Stat) {
     fstatat_any(AT_FDCWD, path, buf, AT_SYMLINK_NOFOLLOW)
-}
-
-#[cfg_attr(shim_cdylib, no_mangle)]
-pub unsafe extern "C" fn lstat64(path: *const c_char, buf: *mut Stat) -> c_int {
-    fstatat_any(AT_FDCWD, path, buf, AT_SYMLINK_NOFOLLOW)
-}
-
-#[cfg_attr(shim_cdylib, no_mangle)]
-pub unsafe extern "C" fn fstat(fd: c_int, buf: *mut Stat) -> c_int {
+});
+exports!(fstat, fstat64 = fn(fd: c_int, buf: *mut Stat) {
     fstat_any(fd, buf)
-}
-
-#[cfg_attr(shim_cdylib, no_mangle)]
-pub unsafe extern "C" fn fstat64(fd: c_int, buf: *mut Stat) -> c_int {
-    fstat_any(fd, buf)
-}
-
+});
 // Programs linked against glibc before 2.33 call these.
-#[cfg_attr(shim_cdylib, no_mangle)]
-pub unsafe extern "C" fn __xstat(ver: c_int, path: *const c_char, buf: *mut Stat) -> c_int {
+exports!(__xstat, __xstat64 = fn(ver: c_int, path: *const c_char, buf: *mut Stat) {
     legacy!(ver, fstatat_any(AT_FDCWD, path, buf, 0))
-}
-
-#[cfg_attr(shim_cdylib, no_mangle)]
-pub unsafe extern "C" fn __xstat64(ver: c_int, path: *const c_char, buf: *mut Stat) -> c_int {
-    legacy!(ver, fstatat_any(AT_FDCWD, path, buf, 0))
-}
-
-#[cfg_attr(shim_cdylib, no_mangle)]
-pub unsafe extern "C" fn __lxstat(ver: c_int, path: *const c_char, buf: *mut Stat) -> c_int {
+});
+exports!(__lxstat, __lxstat64 = fn(ver: c_int, path: *const c_char, buf: *mut Stat) {
     legacy!(ver, fstatat_any(AT_FDCWD, path, buf, AT_SYMLINK_NOFOLLOW))
-}
-
-#[cfg_attr(shim_cdylib, no_mangle)]
-pub unsafe extern "C" fn __lxstat64(ver: c_int, path: *const c_char, buf: *mut Stat) -> c_int {
-    legacy!(ver, fstatat_any(AT_FDCWD, path, buf, AT_SYMLINK_NOFOLLOW))
-}
-
-#[cfg_attr(shim_cdylib, no_mangle)]
-pub unsafe extern "C" fn __fxstat(ver: c_int, fd: c_int, buf: *mut Stat) -> c_int {
+});
+exports!(__fxstat, __fxstat64 = fn(ver: c_int, fd: c_int, buf: *mut Stat) {
     legacy!(ver, fstat_any(fd, buf))
-}
-
-#[cfg_attr(shim_cdylib, no_mangle)]
-pub unsafe extern "C" fn __fxstat64(ver: c_int, fd: c_int, buf: *mut Stat) -> c_int {
-    legacy!(ver, fstat_any(fd, buf))
-}
-
-#[cfg_attr(shim_cdylib, no_mangle)]
-pub unsafe extern "C" fn __fxstatat(
+});
+exports!(__fxstatat, __fxstatat64 = fn(
     ver: c_int,
     dirfd: c_int,
     path: *const c_char,
     buf: *mut Stat,
-    flags: c_int,
-) -> c_int {
+    flags: c_int
+) {
     legacy!(ver, fstatat_any(dirfd, path, buf, flags))
-}
-
-#[cfg_attr(shim_cdylib, no_mangle)]
-pub unsafe extern "C" fn __fxstatat64(
-    ver: c_int,
-    dirfd: c_int,
-    path: *const c_char,
-    buf: *mut Stat,
-    flags: c_int,
-) -> c_int {
-    legacy!(ver, fstatat_any(dirfd, path, buf, flags))
-}
+});
 
 #[cfg_attr(shim_cdylib, no_mangle)]
 pub unsafe extern "C" fn statx(
