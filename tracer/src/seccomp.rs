@@ -108,7 +108,12 @@ pub fn build(table: &ArchTable, level: Level, route: Route) -> Vec<libc::sock_fi
     p.push(stmt(JA, 0)); // patched below
     p.push(stmt(LD_W_ABS, OFF_NR));
     let mut ja_x32 = None;
-    if table.x32_bit != 0 {
+    if table.x32_bit != 0 && route.listener() {
+        // x32 numbers take the native path: the listener answers ENOSYS for
+        // them (listener.rs), and the program stays short.
+        p.push(jump(JSET_K, table.x32_bit, 0, 1));
+        p.push(stmt(AND_K, !table.x32_bit));
+    } else if table.x32_bit != 0 {
         p.push(jump(JSET_K, table.x32_bit, 0, 1));
         ja_x32 = Some(p.len());
         p.push(stmt(JA, 0));
@@ -129,13 +134,14 @@ pub fn build(table: &ArchTable, level: Level, route: Route) -> Vec<libc::sock_fi
             p.push(stmt(RET_K, action));
         } else if !r.only_arg0.is_empty() {
             // nr == prctl: look at option, trap only the listed ones.
-            let block = 1 + 2 * r.only_arg0.len() + 1;
-            p.push(jump(JEQ_K, r.nr, 0, block as u8));
-            p.push(stmt(LD_W_ABS, OFF_ARG0_LO));
-            for &opt in r.only_arg0 {
-                ret_if(&mut p, opt, trace);
-            }
-            p.push(stmt(RET_K, RET_ALLOW));
+            let mut block = vec![stmt(LD_W_ABS, OFF_ARG0_LO)];
+            ret_in(
+                &mut block,
+                r.only_arg0.iter().map(|&o| (o, trace)).collect(),
+            );
+            block.push(stmt(RET_K, RET_ALLOW));
+            p.push(jump(JEQ_K, r.nr, 0, block.len() as u8));
+            p.extend(block);
         } else {
             plain.push((r.nr, action));
         }
@@ -353,7 +359,11 @@ mod tests {
                     };
                     assert_eq!(run(&p, t.compat_arch, nr, arg0), compat, "compat nr {nr}");
                     if t.x32_bit != 0 {
-                        let x32 = if row.is_some() || nr == t.io_uring_setup {
+                        // Under a listener x32 takes the native path (answered
+                        // ENOSYS there); otherwise the filter says ENOSYS.
+                        let x32 = if route.listener() {
+                            want
+                        } else if row.is_some() || nr == t.io_uring_setup {
                             enosys
                         } else {
                             RET_ALLOW
