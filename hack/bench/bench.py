@@ -596,10 +596,12 @@ def workload_defs(quick):
     ]
     if not quick or CFG["with_pkg"]:
         unsafe = "" if CFG["fsync"] else " --force-unsafe-io"
+        # Untimed `sync` first: the writeback of the previous sample's files
+        # (dpkg's sync_file_range) would otherwise land in the next sample.
         w.append(("dpkg", f"`dpkg{unsafe} -i perl-modules-5.36` (a reinstall: the warm-up installs it)",
-                  f"dpkg{unsafe} -i {debs}/dpkg/*.deb >/dev/null", None))
+                  f"dpkg{unsafe} -i {debs}/dpkg/*.deb >/dev/null", "sync"))
         if apt_pkgs:
-            purge = "dpkg --purge " + " ".join(apt_pkgs) + " >/dev/null 2>&1; true"
+            purge = "dpkg --purge " + " ".join(apt_pkgs) + " >/dev/null 2>&1; sync; true"
             w.append(("apt", f"`apt-get install` {', '.join(CFG['apt_top'])} "
                              f"({len(apt_pkgs)} local .debs)",
                       "apt-get install -y -q --no-install-recommends -o APT::Sandbox::User=root "
