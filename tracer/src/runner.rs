@@ -586,6 +586,8 @@ fn run_inner(
     let shim = (cfg.stat_shim && listening && cfg.mode == Mode::Full)
         .then(|| crate::preload::install(env))
         .flatten();
+    // The environment as given: a start-over without the listener has no shim.
+    let env_given = env;
     let env_shim;
     let (shared, env) = match shim {
         Some((map, preload)) => {
@@ -680,7 +682,7 @@ fn run_inner(
         // SAFETY: reap the child, which has exited.
         unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
         cleanup(&sigs);
-        return run_inner(cfg, argv, env, then_exit, false);
+        return run_inner(cfg, argv, env_given, then_exit, false);
     }
     let sigchld = listener.map(|_| crate::listener::sigchld_fd());
     if let Some(-1) = sigchld {
