@@ -227,3 +227,55 @@ fn delete_stopped(ctx: &Ctx) {
     ctx.delete_checked(&id, &b, false);
 }
 matrix_all!(delete_stopped);
+
+/// Under another runtime's seccomp listener (a filter above ours already has
+/// one, so the kernel refuses ours: EBUSY) the tracer starts over with the
+/// ptrace engine; the workload runs with its fake owners all the same.
+/// Without that listener the same container runs untraced by ptrace.
+fn run_under_another_listener(ctx: &Ctx) {
+    let src = integration::workspace_root().join("tracer/tests/c");
+    let wrapper = ctx.path("listener");
+    let st = std::process::Command::new("gcc")
+        .args(["-O1", "-pthread", "-I"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&wrapper)
+        .arg(src.join("listener.c"))
+        .status()
+        .expect("gcc");
+    assert!(st.success(), "compiling listener.c");
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let b = ctx.bundle();
+    b.edit(|v| v["annotations"]["io.rootlessrt.fake-root"] = serde_json::json!("full"));
+    b.set_sh(
+        "touch /tmp/f; chown 5:6 /tmp/f; stat -c 'owner %u:%g' /tmp/f; \
+         grep TracerPid /proc/self/status",
+    );
+    for (wrapped, tracer_pid) in [(true, "1"), (false, "0")] {
+        let id = ctx.id();
+        let mut argv: Vec<String> = Vec::new();
+        if wrapped {
+            argv.push(wrapper.to_string_lossy().into_owned());
+        }
+        argv.push(integration::env().bin.to_string_lossy().into_owned());
+        argv.extend(["--root".into(), ctx.root.to_string_lossy().into_owned()]);
+        argv.extend([
+            "run".into(),
+            "--bundle".into(),
+            b.path.to_string_lossy().into_owned(),
+            id,
+        ]);
+        let out = ctx.sh_cmd(argv).run();
+        assert!(out.success(), "{out}");
+        assert!(out.stdout.contains("owner 5:6\n"), "{out}");
+        assert!(
+            out.stdout.contains(&format!("TracerPid:\t{tracer_pid}\n")),
+            "wrapped {wrapped}: {out}"
+        );
+    }
+}
+matrix_all!(run_under_another_listener);
