@@ -25,7 +25,7 @@ mod fakeowner;
 
 mod sys;
 
-use core::ffi::{c_char, c_int, c_uint};
+use core::ffi::{c_char, c_int, c_long, c_uint};
 use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 use fakeowner::shim::{map_has, LIB, LIB_C, MAP_BYTES, MAP_C, STATX_BYPASS};
 use fakeowner::xattr;
@@ -89,15 +89,9 @@ fn map_owners() -> *mut u8 {
         if fd < 0 {
             return core::ptr::null_mut();
         }
-        let p = syscall(
-            nr::MMAP,
-            0usize,
-            MAP_BYTES,
-            PROT_READ,
-            MAP_SHARED,
-            fd,
-            0usize,
-        );
+        // Variadic: every argument at the width the kernel reads (long).
+        let (prot, flags) = (PROT_READ as c_long, MAP_SHARED as c_long);
+        let p = syscall(nr::MMAP, 0usize, MAP_BYTES, prot, flags, fd, 0usize);
         syscall(nr::CLOSE, fd);
         if p == -1 {
             core::ptr::null_mut()
