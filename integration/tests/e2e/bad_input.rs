@@ -41,6 +41,22 @@ fn bad_bundle(ctx: &Ctx) {
             }),
             &["rootfs", "no-such-rootfs", "root"],
         ),
+        (
+            "bad fake-root annotation",
+            Box::new(|b: &Bundle| {
+                b.edit(|v| v["annotations"]["io.rootlessrt.fake-root"] = serde_json::json!("most"));
+            }),
+            &["io.rootlessrt.fake-root", "most"],
+        ),
+        (
+            "bad stat-shim annotation",
+            Box::new(|b: &Bundle| {
+                b.edit(|v| {
+                    v["annotations"]["io.rootlessrt.stat-shim"] = serde_json::json!("maybe")
+                });
+            }),
+            &["io.rootlessrt.stat-shim", "maybe"],
+        ),
     ];
     for (what, breakit, words) in cases {
         // config.json is owned by the runtime's user; keep it that way

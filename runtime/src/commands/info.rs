@@ -28,7 +28,8 @@ pub fn features() -> Result<()> {
             "selinux": {"enabled": false}
         },
         "annotations": {
-            "io.rootlessrt.fake-root": "off | ids | full (default: full when the user namespace maps a single ID)"
+            "io.rootlessrt.fake-root": "off | ids | full (default: full when the user namespace maps a single ID)",
+            "io.rootlessrt.stat-shim": "on | off (default: on; full mode preloads /dev/.rootlessrt/statshim.so to answer stat in-process)"
         }
     });
     println!("{}", serde_json::to_string_pretty(&v)?);
