@@ -172,6 +172,10 @@ impl Tracer {
             Sys::Removexattr | Sys::Lremovexattr | Sys::Fremovexattr => {
                 self.xattr_filter(tid, a(1), libc::ENODATA)
             }
+            // (dirfd, path, at_flags, name, ...): the name is the fourth argument.
+            Sys::Getxattrat | Sys::Removexattrat => self.xattr_filter(tid, a(3), libc::ENODATA),
+            Sys::Setxattrat => self.xattr_filter(tid, a(3), libc::EPERM),
+            Sys::Listxattrat => self.listxattrat(tid, a(0), a(1), a(2) as i32, a(3), a(4)),
             Sys::SeccompInstall => {
                 self.foreign_filters = true;
                 Action::Native
@@ -445,6 +449,34 @@ impl Tracer {
             Ok(r) => r,
             Err(e) => return ret(Err(e)),
         };
+        self.list_visible(tid, dirfd, &r, list, size)
+    }
+
+    /// listxattrat(dirfd, path, at_flags, list, size) (Linux 6.13).
+    fn listxattrat(
+        &mut self,
+        tid: i32,
+        dirfd: u64,
+        path: u64,
+        flags: i32,
+        list: u64,
+        size: u64,
+    ) -> Action {
+        if flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) != 0 {
+            return ret(Err(libc::EINVAL));
+        }
+        let r = match self
+            .fs
+            .target(self.via, tid, dirfd as i32, path, flags, false)
+        {
+            Ok(r) => r,
+            Err(e) => return ret(Err(e)),
+        };
+        self.list_visible(tid, dirfd as i32, &r, list, size)
+    }
+
+    /// The attribute names of `r` without ours, written to the tracee's `list`.
+    fn list_visible(&mut self, tid: i32, dirfd: i32, r: &Resolved, list: u64, size: u64) -> Action {
         let mut buf = vec![0u8; 65536];
         // SAFETY: NUL-terminated path; buf is ours.
         let n = unsafe {

@@ -376,7 +376,7 @@ mod tests {
                         let mut args = [arg0; 6];
                         args[i as usize] = u64::from(bits) | 0x7ff;
                         assert_eq!(run_args(&p, t.audit_arch, nr, args), RET_ALLOW);
-                        args[i as usize] = 0x7ff | 0xffff_ffff_0000_0000;
+                        args[i as usize] = u64::from(!bits) | 0xffff_ffff_0000_0000;
                         assert_eq!(run_args(&p, t.audit_arch, nr, args), want);
                     }
                 }

@@ -34,6 +34,13 @@ pub mod shim {
     /// kernel's owners, which is no more than it can read anyway.
     pub const STATX_BYPASS: u32 = 0x4000_0000;
 
+    /// `usize` bit of getxattrat(2) (Linux 6.13) that the tracer's filter
+    /// lets through: the shim passes a 24-byte `struct xattr_args` (a zero
+    /// tail is allowed), programs the 16 bytes of XATTR_ARGS_SIZE_VER0.
+    pub const XATTRAT_BYPASS: u32 = 0x8;
+    /// The `usize` the shim passes.
+    pub const XATTRAT_USIZE: usize = 24;
+
     /// The owners map's bit for an inode.
     pub fn map_bit(dev_major: u32, dev_minor: u32, ino: u64) -> usize {
         let dev = (u64::from(dev_major) << 32) | u64::from(dev_minor);
@@ -61,6 +68,7 @@ mod tests {
         assert_eq!(LIB_C, [LIB.as_bytes(), b"\0"].concat());
         assert_eq!(MAP_C, [MAP.as_bytes(), b"\0"].concat());
         assert!(LIB.starts_with(DIR) && MAP.starts_with(DIR));
+        assert!(XATTRAT_USIZE as u32 & XATTRAT_BYPASS != 0 && 16 & XATTRAT_BYPASS == 0);
     }
 
     #[test]

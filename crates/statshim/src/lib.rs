@@ -27,7 +27,7 @@ mod sys;
 
 use core::ffi::{c_char, c_int, c_long, c_uint};
 use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
-use fakeowner::shim::{map_has, LIB, LIB_C, MAP_BYTES, MAP_C, STATX_BYPASS};
+use fakeowner::shim::{map_has, LIB, LIB_C, MAP_BYTES, MAP_C, STATX_BYPASS, XATTRAT_USIZE};
 use fakeowner::xattr;
 use sys::*;
 
@@ -128,6 +128,7 @@ fn read_attr(
         value: buf.as_mut_ptr() as u64,
         size: buf.len() as u32,
         flags: 0,
+        zero: 0,
     };
     // SAFETY: name is NUL-terminated, args points to our buffer; path is the caller's.
     let rc = unsafe {
@@ -138,7 +139,7 @@ fn read_attr(
             at_flags,
             name.as_ptr(),
             &args as *const XattrArgs,
-            core::mem::size_of::<XattrArgs>(),
+            XATTRAT_USIZE,
         )
     };
     if rc >= 0 {

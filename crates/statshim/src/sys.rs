@@ -152,10 +152,12 @@ pub fn makedev(major: u32, minor: u32) -> u64 {
     ((ma & 0xfff) << 8) | ((ma & !0xfff) << 32) | (mi & 0xff) | ((mi & !0xff) << 12)
 }
 
-/// `struct xattr_args` of getxattrat(2).
+/// `struct xattr_args` of getxattrat(2), with a zero tail that makes its size
+/// `XATTRAT_USIZE`: the tracer's filter lets that size through.
 #[repr(C)]
 pub struct XattrArgs {
     pub value: u64,
     pub size: u32,
     pub flags: u32,
+    pub zero: u64,
 }

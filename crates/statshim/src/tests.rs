@@ -55,7 +55,7 @@ fn layout_matches_libc() {
         std::mem::size_of::<Statx>(),
         std::mem::size_of::<libc::statx>()
     );
-    assert_eq!(std::mem::size_of::<XattrArgs>(), 16);
+    assert_eq!(std::mem::size_of::<XattrArgs>(), XATTRAT_USIZE);
     assert_eq!(makedev(8, 1), libc::makedev(8, 1));
     assert_eq!(makedev(259, 70000), libc::makedev(259, 70000));
 }

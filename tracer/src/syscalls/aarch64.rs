@@ -1,7 +1,9 @@
 //! aarch64 syscall numbers of the trapped set (asm-generic numbering: no chown,
 //! lchown, stat, lstat or mknod; glibc uses fchownat / newfstatat / mknodat).
 use super::row as r;
-use super::{ArchTable, Entry::*, Exit, Level::*, Row, Sys::*, PRCTL_TRAPPED, STATX_BYPASS};
+use super::{
+    ArchTable, Entry::*, Exit, Level::*, Row, Sys::*, PRCTL_TRAPPED, STATX_BYPASS, XATTRAT_BYPASS,
+};
 
 const N: Exit = Exit::None;
 
@@ -54,6 +56,14 @@ pub static ROWS: &[Row] = &[
     r(14, Removexattr, Full, Filter, N),
     r(15, Lremovexattr, Full, Filter, N),
     r(16, Fremovexattr, Full, Filter, N),
+    // The *xattrat calls of Linux 6.13: one number on every architecture.
+    r(463, Setxattrat, Full, Filter, N),
+    Row {
+        bypass: XATTRAT_BYPASS,
+        ..r(464, Getxattrat, Full, Filter, N)
+    },
+    r(465, Listxattrat, Full, DoItself, N),
+    r(466, Removexattrat, Full, Filter, N),
     r(277, SeccompInstall, Ids, Note, N),
     r(51, RootChange, Full, Note, N),  // chroot
     r(41, RootChange, Full, Note, N),  // pivot_root

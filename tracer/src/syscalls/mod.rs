@@ -50,6 +50,11 @@ pub enum Sys {
     Removexattr,
     Lremovexattr,
     Fremovexattr,
+    /// The `*xattrat` calls of Linux 6.13.
+    Getxattrat,
+    Setxattrat,
+    Listxattrat,
+    Removexattrat,
     /// Calls after which paths can no longer be resolved from the tracer's root
     /// (chroot, pivot_root, unshare, setns): noted, then run natively.
     RootChange,
@@ -137,6 +142,10 @@ pub const fn row(nr: u32, sys: Sys, level: Level, entry: Entry, exit: Exit) -> R
 /// `STATX_BYPASS` in `mask` and run natively (crates/statshim).
 pub const STATX_BYPASS: Option<(u8, u32)> = Some((3, fakeowner::shim::STATX_BYPASS));
 
+/// getxattrat(dirfd, path, at_flags, name, args, usize): the shim's calls
+/// pass a 24-byte `args` and run natively (crates/statshim).
+pub const XATTRAT_BYPASS: Option<(u8, u32)> = Some((5, fakeowner::shim::XATTRAT_BYPASS));
+
 /// A complete architecture description.
 pub struct ArchTable {
     pub audit_arch: u32,
@@ -205,7 +214,7 @@ mod tests {
                 ));
             }
             if r.bypass.is_some() {
-                assert!(r.sys == Sys::Statx && r.only_arg0.is_empty());
+                assert!(matches!(r.sys, Sys::Statx | Sys::Getxattrat) && r.only_arg0.is_empty());
             }
             if r.exit == Exit::Record {
                 assert_eq!(r.entry, Entry::Rewrite);
@@ -254,6 +263,10 @@ mod tests {
             Sys::Removexattr,
             Sys::Lremovexattr,
             Sys::Fremovexattr,
+            Sys::Getxattrat,
+            Sys::Setxattrat,
+            Sys::Listxattrat,
+            Sys::Removexattrat,
         ] {
             assert!(sys.contains(&s), "{s:?} missing");
         }

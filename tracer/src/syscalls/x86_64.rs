@@ -1,6 +1,8 @@
 //! x86_64 syscall numbers of the trapped set.
 use super::row as r;
-use super::{ArchTable, Entry::*, Exit, Level::*, Row, Sys::*, PRCTL_TRAPPED, STATX_BYPASS};
+use super::{
+    ArchTable, Entry::*, Exit, Level::*, Row, Sys::*, PRCTL_TRAPPED, STATX_BYPASS, XATTRAT_BYPASS,
+};
 
 const N: Exit = Exit::None;
 
@@ -58,6 +60,14 @@ pub static ROWS: &[Row] = &[
     r(197, Removexattr, Full, Filter, N),
     r(198, Lremovexattr, Full, Filter, N),
     r(199, Fremovexattr, Full, Filter, N),
+    // The *xattrat calls of Linux 6.13: one number on every architecture.
+    r(463, Setxattrat, Full, Filter, N),
+    Row {
+        bypass: XATTRAT_BYPASS,
+        ..r(464, Getxattrat, Full, Filter, N)
+    },
+    r(465, Listxattrat, Full, DoItself, N),
+    r(466, Removexattrat, Full, Filter, N),
     r(317, SeccompInstall, Ids, Note, N),
     r(161, RootChange, Full, Note, N), // chroot
     r(155, RootChange, Full, Note, N), // pivot_root
