@@ -549,9 +549,8 @@ class TracerSampler(threading.Thread):
 # section: fake-root workloads in the Debian rootfs
 
 
-def variant_prefixes():
-    """(key, label, argv prefix up to and including the chroot, env, na)."""
-    R = CFG["debian_rootfs"]
+def variant_prefixes(R):
+    """(key, label, argv prefix up to and including the chroot into R, env, na)."""
     inroot = CFG["inroot"]
     fr_lib = "/usr/lib/x86_64-linux-gnu/libfakeroot"
     chroot = ["/usr/sbin/chroot", R]
@@ -610,16 +609,38 @@ def workload_defs(quick):
 
 
 CONTAINER_MODES = ("off", "ids", "full")
+PKG_WORKLOADS = ("dpkg", "apt")
+
+
+def rootfs_for(wkey):
+    """The Debian rootfs a workload runs in: the package workloads use the
+    tmpfs copy when --pkg-rootfs is given (see prepare_pkg_rootfs)."""
+    if wkey in PKG_WORKLOADS and CFG.get("pkg_rootfs"):
+        return CFG["pkg_rootfs"]
+    return CFG["debian_rootfs"]
+
+
+def prepare_pkg_rootfs():
+    """Copy the Debian rootfs, owner xattrs included, to --pkg-rootfs (a
+    tmpfs that run.sh mounted in the harness's mount namespace)."""
+    dst = CFG.get("pkg_rootfs")
+    if not dst or os.path.isdir(os.path.join(dst, "usr")):
+        return None
+    r = run_proc(["cp", "-a", CFG["debian_rootfs"], dst], env=clean_env(), timeout=600)
+    if r.returncode != 0:
+        return f"cp -a to {dst} failed: {r.stderr.strip()[-300:]}"
+    return None
 
 
 def workload_groups(quick):
     """Per workload: the chroot variants, then rootlessrt containers of the
     same rootfs (`run` of a bundle whose process is `sh -c WORKLOAD`), whose
     baseline is the container with emulation off: both pay the same set-up."""
-    variants = variant_prefixes()
     groups = []
-    none_prefix = variants[0][2]
     for wkey, wlabel, cmd, pre_cmd in workload_defs(quick):
+        R = rootfs_for(wkey)
+        variants = variant_prefixes(R)
+        none_prefix = variants[0][2]
         cases = []
         pre = None
         if pre_cmd:
@@ -633,7 +654,7 @@ def workload_groups(quick):
         for mode in CONTAINER_MODES:
             key = f"{wkey}-ctr-{mode}"
             bundle = write_bundle(os.path.join(CFG["work"], "bundles", key),
-                                  CFG["debian_rootfs"], ["/bin/sh", "-c", cmd], mode)
+                                  R, ["/bin/sh", "-c", cmd], mode)
             root = state_root("workloads")
             cases.append(Case(key, f"rootlessrt container, {mode}",
                               lambda i, bundle=bundle, root=root, key=key:
@@ -653,7 +674,7 @@ def tracer_apt_rss(quick):
     purge = "dpkg --purge " + " ".join(CFG["apt_pkgs"]) + " >/dev/null 2>&1; "
     cmd = (purge + "apt-get install -y -q --no-install-recommends -o APT::Sandbox::User=root "
            f"-o Dpkg::Use-Pty=0 {apt_dpkg_opt()} /bench-debs/apt/*.deb >/dev/null")
-    R = CFG["debian_rootfs"]
+    R = rootfs_for("apt")
     # (a) fakeroot
     na = probe_fakeroot("full")
     if na:
@@ -1023,13 +1044,15 @@ def main():
                     help="comma-separated subset of the fake-root workloads")
     ap.add_argument("--fsync", action="store_true",
                     help="let dpkg fsync every file (default: --force-unsafe-io, see docs)")
+    ap.add_argument("--pkg-rootfs", default="",
+                    help="run dpkg/apt in a copy of the rootfs at this path (a tmpfs)")
     ap.add_argument("--out", required=True, help="markdown output file (JSON next to it)")
     a = ap.parse_args()
     CFG.update(work=a.work, rootlessrt=a.rootlessrt, build=a.build, git=a.git,
                busybox_rootfs=a.busybox_rootfs, debian_rootfs=a.debian_rootfs,
                base_config=a.base_config, inroot=a.inroot, timeout=a.timeout,
                apt_pkgs=a.apt_pkgs.split(), apt_top=a.apt_top.split(), with_pkg=a.with_pkg,
-               cgroup_note=a.cgroup_note, fsync=a.fsync,
+               cgroup_note=a.cgroup_note, fsync=a.fsync, pkg_rootfs=a.pkg_rootfs,
                pin_prefix=["taskset", "-c", a.pin] if a.pin else [], rootfs_import=a.rootfs_import,
                load_start=" ".join(loadavg()), token=f"{os.getpid()}-{int(time.time())}")
     os.makedirs(os.path.join(a.work, "xdg"), exist_ok=True)
@@ -1050,6 +1073,15 @@ def main():
     md.append(f"- Debian rootfs import: {m['rootfs_import']}")
     if a.pin:
         md.append(f"- **pinned**: every measured command ran under `taskset -c {a.pin}`")
+    if CFG["pkg_rootfs"] and "workloads" in only and CFG["debian_rootfs"]:
+        why = prepare_pkg_rootfs()
+        if why:
+            md.append(f"- dpkg/apt: the tmpfs copy failed ({why}); they ran on disk")
+            CFG["pkg_rootfs"] = ""
+        else:
+            md.append(f"- **dpkg/apt on tmpfs**: they ran in a copy of the rootfs (owner xattrs "
+                      f"included) on a tmpfs at {CFG['pkg_rootfs']}, so the host disk's "
+                      "write-back does not decide their figures")
     md.append("- every figure is wall time of whole processes; median of the runs after "
               "warm-up, peers interleaved round-robin in the same run\n")
     header_end = len(md)
@@ -1131,7 +1163,7 @@ def main():
         for wkey, wlabel, cases in wl:
             n = wl_runs
             if not a.runs and not quick:
-                n = {"dpkg": 5, "apt": 3}.get(wkey, wl_runs)
+                n = {"dpkg": 9, "apt": 5}.get(wkey, wl_runs)
             measure_group(wkey, cases, n, 1)
             none, off = cases[0], cases[1]
             ctr_off = find_case(cases, f"{wkey}-ctr-off")

@@ -7,11 +7,14 @@
 #                    scale test (well under a minute once the assets exist)
 #   --only LIST      comma-separated sections: lifecycle,memory,workloads,scale
 #   --runs N         timed runs per case (default: lifecycle 30; workloads 7,
-#                    dpkg 5, apt 3; with --quick: 5 and 3)
+#                    dpkg 9, apt 5; with --quick: 5 and 3)
 #   --with-pkg       run the dpkg/apt workloads in --quick mode too
 #   --fsync          let dpkg fsync each file (default --force-unsafe-io: on a
 #                    shared VM disk the fsync latency swamps everything else)
 #   --workloads LIST subset of stat,tar,fork,dpkg,apt
+#   --pkg-tmpfs      run dpkg and apt in a copy of the rootfs on a tmpfs (the
+#                    disk's write-back no longer decides those figures; the
+#                    emulation's share of them grows: see docs/performance.md)
 #   --pin CPU        run every measured command under `taskset -c CPU` (shows
 #                    how much of the tracer's cost is cross-CPU wake-ups)
 #   -o FILE          markdown output (default hack/bench/results/latest.md;
@@ -41,6 +44,7 @@ repo=$(cd "$here/../.." && pwd)
 
 quick=()
 pyargs=()
+pkg_tmpfs=
 out=$repo/hack/bench/results/latest.md
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -51,6 +55,7 @@ while [ $# -gt 0 ]; do
     --fsync) pyargs+=(--fsync) ;;
     --pin) pyargs+=(--pin "${2:?}"); shift ;;
     --workloads) pyargs+=(--workloads "${2:?}"); shift ;;
+    --pkg-tmpfs) pkg_tmpfs=1 ;;
     -o) out=${2:?}; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d'; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
@@ -169,6 +174,13 @@ if [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ]; then
 else
   cg_note="host is cgroup v1/hybrid; every runtime ran in a private mount namespace where /sys/fs/cgroup is a plain cgroup2 mount (crun refuses hybrid mode; rootlessrt makes the same view for itself)"
   cg_setup='umount -R /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup'
+fi
+if [ -n "$pkg_tmpfs" ] && [ -n "$rootfs" ]; then
+  # Mounted in the harness's own mount namespace: gone when it exits.
+  pkgfs=$work/pkgfs
+  as_user mkdir -p "$pkgfs"
+  cg_setup="$cg_setup && mount -t tmpfs -o mode=0755,uid=$(id -u "$user"),gid=$(id -g "$user"),size=4g rlrt-bench-pkgfs $pkgfs"
+  pyargs+=(--pkg-rootfs "$pkgfs/rootfs")
 fi
 say "load average before: $(cut -d' ' -f1-3 /proc/loadavg); harness output in $res"
 set +e

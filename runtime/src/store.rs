@@ -153,16 +153,37 @@ impl Handle {
     }
 
     pub fn set_status(&mut self, status: ContainerStatus) -> Result<()> {
-        self.container
-            .set_status(status)
-            .save()
-            .map_err(|e| anyhow!("cannot save state of {:?}: {e}", self.id))
+        self.container.set_status(status);
+        save_in_place(&self.container)
+            .with_context(|| format!("cannot save state of {:?}", self.id))
     }
 
     /// Removes every state file of the container (ours and libcontainer's).
     pub fn remove_state(&self) -> Result<()> {
         remove_state(&self.root, &self.id)
     }
+}
+
+/// Rewrites libcontainer's state.json without truncating it: ext4 flushes a
+/// file whose data was truncated away and rewritten (auto_da_alloc), which
+/// made every status change cost a block allocation now and a discard at
+/// delete. A shorter state is padded with spaces, which JSON readers skip,
+/// so a concurrent `state` never reads an empty file either.
+pub fn save_in_place(container: &Container) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    let path = libcontainer::container::State::file_path(&container.root);
+    let mut data = serde_json::to_vec(&container.state)?;
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)?;
+    let old_len = file.metadata()?.len() as usize;
+    if data.len() < old_len {
+        data.resize(old_len, b' ');
+    }
+    file.write_all_at(&data, 0)?;
+    Ok(())
 }
 
 pub fn remove_state(root: &Path, id: &str) -> Result<()> {

@@ -24,12 +24,32 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         }
         ContainerStatus::Creating => bail!("cannot start a container that is still being created"),
     }
-    h.container.start().map_err(|e| {
-        anyhow!(
-            "cannot start container {id:?}: {}",
-            crate::errors::flatten(&e)
+    start_created(&mut h).map_err(|e| anyhow!("cannot start container {id:?}: {e}"))
+}
+
+/// libcontainer's `Container::start`, with the state saved in place
+/// (`store::save_in_place`): wake the init through its notify socket, record
+/// `running`, then run the poststart hooks in the runtime's namespaces.
+fn start_created(h: &mut Handle) -> Result<()> {
+    use libcontainer::notify_socket::{NotifySocket, NOTIFY_FILE};
+    let flat = |e: libcontainer::error::LibcontainerError| anyhow!(crate::errors::flatten(&e));
+    let config = libcontainer::config::YoukiConfig::load(&h.container.root)
+        .map_err(|e| anyhow!("cannot load its saved config: {e}"))?;
+    NotifySocket::new(h.container.root.join(NOTIFY_FILE))
+        .notify_container_start()
+        .map_err(|e| anyhow!("cannot wake its init: {e}"))?;
+    h.set_status(ContainerStatus::Running)?;
+    if let Some(hooks) = config.hooks.as_ref() {
+        libcontainer::hooks::run_hooks(
+            hooks.poststart().as_ref(),
+            Some(&h.container.state),
+            Some(&h.container.root),
+            None,
+            None,
         )
-    })
+        .map_err(|e| flat(e.into()))?;
+    }
+    Ok(())
 }
 
 pub fn kill(root: &Path, id: &str, signal: Option<&str>, all: bool) -> Result<()> {
@@ -102,7 +122,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             bail!("cannot delete container {id:?}: its processes did not exit after SIGKILL");
         }
     }
-    h.set_status(ContainerStatus::Stopped)?;
+    // In memory only: libcontainer re-derives the status from the pid
+    // anyway, and the file is about to go (a rewrite costs an ext4 flush).
+    h.container.set_status(ContainerStatus::Stopped);
     // libcontainer removes the cgroup, runs poststop hooks and the state dir.
     if let Err(e) = h.container.delete(true) {
         let msg = crate::errors::flatten(&e);
