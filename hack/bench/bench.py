@@ -627,8 +627,8 @@ def prepare_pkg_rootfs():
     if not dst or os.path.isdir(os.path.join(dst, "usr")):
         return None
     r = run_proc(["cp", "-a", CFG["debian_rootfs"], dst], env=clean_env(), timeout=600)
-    if r.returncode != 0:
-        return f"cp -a to {dst} failed: {r.stderr.strip()[-300:]}"
+    if r.rc != 0:
+        return f"cp -a to {dst} failed: {r.err.strip()[-300:]}"
     return None
 
 
@@ -1073,6 +1073,9 @@ def main():
     md.append(f"- Debian rootfs import: {m['rootfs_import']}")
     if a.pin:
         md.append(f"- **pinned**: every measured command ran under `taskset -c {a.pin}`")
+    pkg_runs = (not quick or a.with_pkg) and set(PKG_WORKLOADS) & set(a.workloads.split(","))
+    if not pkg_runs:
+        CFG["pkg_rootfs"] = ""
     if CFG["pkg_rootfs"] and "workloads" in only and CFG["debian_rootfs"]:
         why = prepare_pkg_rootfs()
         if why:
