@@ -37,7 +37,7 @@ impl Resolved {
     }
 
     /// (dirfd, NUL-terminated name, AT_EMPTY_PATH if the name is empty) for an *at call.
-    fn at(&self) -> (i32, *const libc::c_char, i32) {
+    pub(crate) fn at(&self) -> (i32, *const libc::c_char, i32) {
         let name = &self.path[self.rel..];
         let empty = if name.len() <= 1 {
             libc::AT_EMPTY_PATH

@@ -332,16 +332,11 @@ impl Tracer {
         } else {
             libc::AT_SYMLINK_NOFOLLOW
         };
-        // SAFETY: NUL-terminated path.
-        let rc = unsafe {
-            libc::fchownat(
-                libc::AT_FDCWD,
-                r.path.as_ptr().cast(),
-                real(uid),
-                real(gid),
-                cflags,
-            )
-        };
+        // Relative to the caller's fd where there is one (fchown: the fd
+        // itself), not through the /proc/self/fd/N path: one lookup less.
+        let (at, name, empty) = r.at();
+        // SAFETY: `name` is NUL-terminated and lives in `r`, which holds `at` open.
+        let rc = unsafe { libc::fchownat(at, name, real(uid), real(gid), cflags | empty) };
         if rc != 0 {
             return ret(Err(fix_errno(tid, dirfd, errno())));
         }
