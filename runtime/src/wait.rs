@@ -50,11 +50,13 @@ fn forward_until_exit(pid: i32) -> Option<()> {
     let set = forwarded_set();
     // SAFETY: pidfd_open takes no pointers; a non-negative result is a new
     // fd that nothing else owns.
-    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if raw < 0 {
-        return None;
-    }
-    let pidfd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+    let pidfd = unsafe {
+        let raw = libc::syscall(libc::SYS_pidfd_open, pid, 0);
+        if raw < 0 {
+            return None;
+        }
+        OwnedFd::from_raw_fd(raw as i32)
+    };
     set.thread_block().ok()?;
     let sfd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ok()?;
     loop {
