@@ -307,6 +307,27 @@ fn ids_mode_does_not_persist() {
     assert_eq!(out, "0\nEINVAL\n");
 }
 
+/// After a chroot the tracer resolves paths in the new root, in `ids`
+/// mode too (chown by path goes through the tracer there).
+#[test]
+fn chown_by_path_after_chroot() {
+    let b = Bench::new("chroot");
+    let bin = b.path("root/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy("/usr/bin/busybox", bin.join("busybox")).unwrap();
+    chown_to(&b.path("root"), &b.user);
+    chown_to(&bin, &b.user);
+    chown_to(&bin.join("busybox"), &b.user);
+    for mode in ["ids", "full"] {
+        let out = b.sh(
+            mode,
+            "chroot root /bin/busybox sh -c \
+             '/bin/busybox touch /inside && /bin/busybox chown 5:6 /inside && echo chown ok'",
+        );
+        assert_eq!(out, "chown ok\n", "{mode}");
+    }
+}
+
 #[test]
 fn setuid_exec() {
     let b = Bench::new("exec");

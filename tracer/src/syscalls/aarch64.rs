@@ -65,10 +65,10 @@ pub static ROWS: &[Row] = &[
     r(465, Listxattrat, Full, DoItself, N),
     r(466, Removexattrat, Full, Filter, N),
     r(277, SeccompInstall, Ids, Note, N),
-    r(51, RootChange, Full, Note, N),  // chroot
-    r(41, RootChange, Full, Note, N),  // pivot_root
-    r(97, RootChange, Full, Note, N),  // unshare
-    r(268, RootChange, Full, Note, N), // setns
+    r(51, RootChange, Ids, Note, N),  // chroot
+    r(41, RootChange, Ids, Note, N),  // pivot_root
+    r(97, RootChange, Ids, Note, N),  // unshare
+    r(268, RootChange, Ids, Note, N), // setns
 ];
 
 /// arm32 (compat) numbers of the same calls: ENOSYS.

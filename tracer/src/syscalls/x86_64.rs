@@ -69,10 +69,10 @@ pub static ROWS: &[Row] = &[
     r(465, Listxattrat, Full, DoItself, N),
     r(466, Removexattrat, Full, Filter, N),
     r(317, SeccompInstall, Ids, Note, N),
-    r(161, RootChange, Full, Note, N), // chroot
-    r(155, RootChange, Full, Note, N), // pivot_root
-    r(272, RootChange, Full, Note, N), // unshare
-    r(308, RootChange, Full, Note, N), // setns
+    r(161, RootChange, Ids, Note, N), // chroot
+    r(155, RootChange, Ids, Note, N), // pivot_root
+    r(272, RootChange, Ids, Note, N), // unshare
+    r(308, RootChange, Ids, Note, N), // setns
 ];
 
 /// i386 (`int 0x80`) numbers of the same calls: ENOSYS (16-bit and 32-bit ID calls,
