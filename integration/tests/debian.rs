@@ -569,6 +569,43 @@ fn setid_exec_and_inheritance() {
     assert_eq!(plain.stdout.trim(), "0", "{plain}");
 }
 
+/// `ids` mode with root's default credentials: root's own chown calls that
+/// keep root as owner (dpkg's `fchown(fd, 0, 0)`) run without the tracer,
+/// every other one is answered by it, and a process that dropped its
+/// credentials, its children and what they exec get EPERM for chown to root
+/// all the same (the chown filter the tracer makes it install, inject.rs).
+#[test]
+fn ids_chown_checked_after_a_drop() {
+    let Some((_g, ctx, fx)) = shared("ids_chown_checked_after_a_drop") else {
+        return;
+    };
+    let script = "cd /tmp; rm -f f g; touch f g; \
+        chown 0:0 f && echo root00 ok; chown 5:6 g && echo root56 ok; \
+        perl -e 'open(my $f, \">\", \"/tmp/g\") or die; \
+                 print \"fchown \", (syscall(93, fileno($f), 0, 0) == 0 ? \"ok\" : \"$!\"), \"\\n\"'; \
+        setpriv --reuid=1000 --regid=1000 --clear-groups sh -c '\
+          chown 0:0 /tmp/f 2>/dev/null; echo dropped $?; \
+          sh -c \"chown 0:0 /tmp/f 2>/dev/null; echo child \\$?\"; \
+          perl -e \"print qq(perl ), (syscall(93, 0, 0, 0) == 0 ? qq(ok) : qq(\\$!)), qq(\\n)\" </tmp/f; \
+          echo traced $(grep TracerPid /proc/self/status | cut -f2)'; \
+        echo untraced $(grep TracerPid /proc/self/status | cut -f2)";
+    let b = bundle_on(&ctx, &fx.rootfs, &["sh", "-c", script]);
+    b.edit(|v| v["annotations"]["io.rootlessrt.fake-root"] = json!("ids"));
+    let out = run_bundle(&ctx, &b, STEP_TIMEOUT);
+    assert!(out.success(), "container script failed: {out}");
+    assert!(out.stderr.trim().is_empty(), "no warning expected: {out}");
+    let get = |k: &str| field(&out, k);
+    assert_eq!(get("root00"), "ok", "{out}");
+    assert_eq!(get("root56"), "ok", "{out}");
+    assert_eq!(get("fchown"), "ok", "{out}");
+    assert_eq!(get("dropped"), "1", "chown to root after the drop: {out}");
+    assert_eq!(get("child"), "1", "in a child after the drop: {out}");
+    assert_eq!(get("perl"), "Operation not permitted", "{out}");
+    // The dropped process is traced by the container's PID 1; root's is not.
+    assert_eq!(get("traced"), "1", "{out}");
+    assert_eq!(get("untraced"), "0", "{out}");
+}
+
 /// The in-process stat shim (crates/statshim) shows what the tracer shows:
 /// the same probe, once with the shim preloaded (the default in full mode)
 /// and once with `io.rootlessrt.stat-shim=off`, where every stat is a trip

@@ -85,6 +85,22 @@ impl Regs {
         self.raw.rsp
     }
 
+    pub fn ip(&self) -> u64 {
+        self.raw.rip
+    }
+
+    /// Make the thread, once resumed, run the `syscall` instruction at `at`
+    /// as call `nr(args)`. orig_rax -1: no syscall restart is attempted on
+    /// the way out of the stop it is in.
+    pub fn prepare_call(&mut self, at: u64, nr: u64, args: &[u64]) {
+        self.raw.rip = at;
+        self.raw.rax = nr;
+        self.raw.orig_rax = u64::MAX;
+        for (i, &a) in args.iter().enumerate() {
+            self.set_arg(i, a);
+        }
+    }
+
     /// Skip the call at a seccomp stop and make it return `result`.
     pub fn skip(&mut self, tid: i32, result: i64) -> io::Result<()> {
         self.raw.orig_rax = u64::MAX;
@@ -92,6 +108,10 @@ impl Regs {
         self.set(tid)
     }
 }
+
+/// The system call instruction (`syscall`).
+#[cfg(target_arch = "x86_64")]
+pub const SYSCALL_INSN: [u8; 2] = [0x0f, 0x05];
 
 #[cfg(target_arch = "aarch64")]
 const NT_PRSTATUS: libc::c_int = 1;

@@ -42,10 +42,7 @@ impl Tracer {
         &mut self
             .threads
             .entry(tid)
-            .or_insert_with(|| crate::tracer::Thread {
-                creds: initial.clone(),
-                pending: Pending::None,
-            })
+            .or_insert_with(|| crate::tracer::Thread::new(initial.clone()))
             .creds
     }
 

@@ -10,6 +10,7 @@ pub mod creds;
 mod fakeroot;
 mod fsview;
 mod handlers;
+mod inject;
 mod listener;
 mod mem;
 mod notify;

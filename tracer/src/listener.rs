@@ -24,6 +24,7 @@
 //! Elsewhere (`rootlessrt exec`, `rootlessrt fakeroot`) everything is traced.
 
 use crate::arch::Regs;
+use crate::creds::CAP_CHOWN;
 use crate::fsview::{do_stat, fix_errno};
 use crate::mem::{self, Via};
 use crate::notify::{self, Notif};
@@ -226,6 +227,9 @@ impl Tracer {
                 }
             }
         }
+        if self.chown_trap.is_some() {
+            self.chown_check(tid);
+        }
         result
     }
 
@@ -262,6 +266,23 @@ impl Tracer {
         }
     }
 
+    /// Under a filter that lets root's chown calls run (seccomp::build_with):
+    /// once a thread can no longer chown freely, its process must trap them
+    /// (inject.rs). Its threads are marked now, so it is done once.
+    fn chown_check(&mut self, tid: i32) {
+        match self.threads.get(&tid) {
+            Some(t) if !t.chown_trap && !t.creds.capable(CAP_CHOWN) => {}
+            _ => return,
+        }
+        let tgid = status_field(tid, "Tgid", 10).map_or(tid, |t| t as i32);
+        for t in tasks(tgid).into_iter().chain([tid]) {
+            if let Some(t) = self.threads.get_mut(&t) {
+                t.chown_trap = true;
+            }
+        }
+        self.arm_chown_trap(tid);
+    }
+
     /// Trace every thread of `tid`'s process from now on, each with the
     /// default credentials (which it has until now).
     fn adopt(&mut self, tid: i32) {
@@ -282,23 +303,16 @@ impl Tracer {
                 // Not traceable (EPERM: a non-dumpable process and no
                 // CAP_SYS_PTRACE): its credentials are still tracked, only
                 // its children will start from the default.
-                self.threads.insert(
-                    t,
-                    Thread {
-                        creds: self.initial.clone(),
-                        pending: Pending::None,
-                    },
-                );
+                self.threads.insert(t, Thread::new(self.initial.clone()));
                 added = true;
             }
             if !added {
                 break;
             }
         }
-        self.threads.entry(tid).or_insert_with(|| Thread {
-            creds: self.initial.clone(),
-            pending: Pending::None,
-        });
+        self.threads
+            .entry(tid)
+            .or_insert_with(|| Thread::new(self.initial.clone()));
     }
 
     /// mknod of a device: what the ptrace engine lets the caller do with

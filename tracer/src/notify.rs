@@ -55,27 +55,35 @@ struct Resp {
     flags: u32,
 }
 
-/// Install `prog` with a listener (async-signal-safe: runs after fork).
-/// Returns the listener fd, or a negative errno.
-pub fn install_with_listener(prog: &[libc::sock_filter]) -> i32 {
-    // WAIT_KILLABLE_RECV (5.19): once we hold a notification, a harmless
-    // signal does not abort the call, so the work is not done twice.
-    let r = match seccomp::install_flags(
+/// Install `prog` with a listener (async-signal-safe: runs after fork), or
+/// `plain` on a kernel without WAIT_KILLABLE_RECV (before 5.19). Returns the
+/// listener fd (or a negative errno) and whether `prog` went in.
+pub fn install_with_listener(
+    prog: &[libc::sock_filter],
+    plain: &[libc::sock_filter],
+) -> (i32, bool) {
+    // WAIT_KILLABLE_RECV: once we hold a notification, a harmless signal (or
+    // the tracer's PTRACE_INTERRUPT, inject.rs) does not abort the call, so
+    // the work is not done twice.
+    match seccomp::install_flags(
         prog,
         FILTER_FLAG_NEW_LISTENER | FILTER_FLAG_WAIT_KILLABLE_RECV,
     ) {
-        Err(libc::EINVAL) => seccomp::install_flags(prog, FILTER_FLAG_NEW_LISTENER),
-        r => r,
-    };
-    r.unwrap_or_else(|e| -e)
+        Ok(fd) => (fd, true),
+        Err(libc::EINVAL) => (
+            seccomp::install_flags(plain, FILTER_FLAG_NEW_LISTENER).unwrap_or_else(|e| -e),
+            false,
+        ),
+        Err(e) => (-e, false),
+    }
 }
 
-/// Send `fd` over the unix socket `sock` (async-signal-safe).
-pub fn send_fd(sock: i32, fd: i32) -> bool {
+/// Send `fd` and one byte of `data` over the unix socket `sock` (async-signal-safe).
+pub fn send_fd(sock: i32, fd: i32, data: u8) -> bool {
     // SAFETY: a msghdr with one byte of data and one SCM_RIGHTS control
     // message, all in buffers on this stack frame.
     unsafe {
-        let mut byte = [0u8; 1];
+        let mut byte = [data];
         let mut iov = libc::iovec {
             iov_base: byte.as_mut_ptr().cast(),
             iov_len: 1,
@@ -95,8 +103,9 @@ pub fn send_fd(sock: i32, fd: i32) -> bool {
     }
 }
 
-/// Receive one fd from `sock`; None at EOF (the child installed no listener).
-pub fn recv_fd(sock: i32) -> Option<i32> {
+/// Receive one fd and its byte of data from `sock`; None at EOF (the child
+/// installed no listener).
+pub fn recv_fd(sock: i32) -> Option<(i32, u8)> {
     // SAFETY: as in send_fd, receiving into buffers we own; the fd we get is new.
     unsafe {
         let mut byte = [0u8; 1];
@@ -125,7 +134,10 @@ pub fn recv_fd(sock: i32) -> Option<i32> {
         {
             return None;
         }
-        Some(std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<i32>()))
+        Some((
+            std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<i32>()),
+            byte[0],
+        ))
     }
 }
 
@@ -250,7 +262,7 @@ pub fn start(sock: i32, view: Arc<FsView>) -> bool {
     let spawned = std::thread::Builder::new()
         .name("rlrt-notify".into())
         .spawn(move || {
-            let fd = recv_fd(sock);
+            let fd = recv_fd(sock).map(|(fd, _)| fd);
             // SAFETY: our end of the socketpair, used only here.
             unsafe { libc::close(sock) };
             if let Some(fd) = fd {

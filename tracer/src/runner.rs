@@ -275,8 +275,17 @@ struct Filters {
     notify: Option<Vec<libc::sock_filter>>,
     /// Everything on the notification fd (the listener engine); exclusive with `notify`.
     listen: Option<Vec<libc::sock_filter>>,
+    /// `listen` without `root_chown` (if that is on), for a kernel where the
+    /// tracer cannot interrupt a notified call safely (no WAIT_KILLABLE_RECV).
+    listen_plain: Option<Vec<libc::sock_filter>>,
+    /// `listen` lets root's chown calls run (seccomp::build_with).
+    root_chown: bool,
     sock: Option<i32>,
 }
+
+/// The byte sent with the listener fd: the filter lets root's chown calls
+/// run, and adopted processes must take the chown filter (inject.rs).
+const ROOT_CHOWN: u8 = 2;
 
 /// A socketpair for the listener fd: (ours, the child's).
 fn socketpair() -> Option<(i32, i32)> {
@@ -419,9 +428,11 @@ fn child(
     // A filter with a listener, which goes to the parent over `sock` (closed
     // either way: EOF tells the parent there is none). Installed, it must
     // reach the parent: without its listener every notified call would hang.
-    let with_listener = |prog: &[libc::sock_filter], sock: i32| -> bool {
-        let fd = notify::install_with_listener(prog);
-        if fd >= 0 && !notify::send_fd(sock, fd) {
+    // `data` goes with the fd when `prog` (not `plain`) went in.
+    let with_listener = |prog: &[libc::sock_filter], plain: &[libc::sock_filter], sock, data| {
+        let (fd, first) = notify::install_with_listener(prog, plain);
+        let data = if first { data } else { 1 };
+        if fd >= 0 && !notify::send_fd(sock, fd, data) {
             fail(STAGE_SECCOMP, libc::EPIPE);
         }
         close(sock);
@@ -434,11 +445,15 @@ fn child(
     let mut installed = false;
     if let Some(Filters {
         listen: Some(p),
+        listen_plain,
         sock: Some(sock),
+        root_chown,
         ..
     }) = prog
     {
-        installed = with_listener(p, *sock);
+        let data = if *root_chown { ROOT_CHOWN } else { 1 };
+        let plain = listen_plain.as_deref().unwrap_or(p);
+        installed = with_listener(p, plain, *sock, data);
     }
     if !installed && first != FirstExec::Fork {
         // The parent is suspended until we exec: it cannot seize us.
@@ -462,7 +477,7 @@ fn child(
     }
     if let (false, Some(f)) = (installed, prog) {
         if let (Some(p), Some(sock)) = (&f.notify, f.sock) {
-            installed = with_listener(p, sock);
+            installed = with_listener(p, p, sock, 1);
         }
         if !installed {
             let e = seccomp::install(&f.trace);
@@ -575,12 +590,20 @@ fn run_inner(
     } else {
         Route::Listener
     };
+    // Root's own chown calls need no tracer (seccomp::build_with) when
+    // every other process can be made to trap them (inject.rs).
+    let root_chown = crate::inject::SUPPORTED
+        && listen_route == Route::ListenerNoExec
+        && default.capable(crate::creds::CAP_CHOWN);
     let prog = traced.then(|| Filters {
         trace: seccomp::build(&NATIVE, level, Route::Ptrace),
         notify: pair
             .filter(|_| !listening)
             .map(|_| seccomp::build(&NATIVE, level, Route::Answers)),
-        listen: listening.then(|| seccomp::build(&NATIVE, level, listen_route)),
+        listen: listening.then(|| seccomp::build_with(&NATIVE, level, listen_route, root_chown)),
+        listen_plain: (listening && root_chown)
+            .then(|| seccomp::build(&NATIVE, level, listen_route)),
+        root_chown,
         sock: pair.map(|p| p.1),
     });
     let shim = (cfg.stat_shim && listening && cfg.mode == Mode::Full)
@@ -677,6 +700,9 @@ fn run_inner(
         }
         _ => None,
     };
+    let chown_trap =
+        (listener.map(|(_, data)| data) == Some(ROOT_CHOWN)).then(|| seccomp::chown_trap(&NATIVE));
+    let listener = listener.map(|(fd, _)| fd);
     if listener.is_none() && first != FirstExec::Fork && pid > 0 {
         // A listener above ours (EBUSY): the child stopped; start over under ptrace.
         // SAFETY: reap the child, which has exited.
@@ -747,6 +773,7 @@ fn run_inner(
             (Some(l), Some(sc)) => {
                 let mut tracer = Tracer::new(cfg, pid, default, fs);
                 tracer.threads.clear();
+                tracer.chown_trap = chown_trap;
                 let mut on_exec = || close_all(&inherited);
                 tracer.run_listening(l, sc, rep_r, signals, &mut on_exec)
             }

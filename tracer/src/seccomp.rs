@@ -1,7 +1,7 @@
 //! The classic-BPF seccomp filter installed in the workload before it execs.
 
 use crate::notify::RET_USER_NOTIF;
-use crate::syscalls::{ArchTable, Entry, Level, EXEC_BYPASS_FD};
+use crate::syscalls::{ArchTable, Entry, Level, Sys, EXEC_BYPASS_FD, SECCOMP_BYPASS};
 
 pub const TAG: u32 = 0x5254;
 const RET_TRACE: u32 = 0x7ff0_0000;
@@ -170,6 +170,23 @@ impl Route {
 
 /// Build the program for `table` at `level`, trapped calls sent by `route`.
 pub fn build(table: &ArchTable, level: Level, route: Route) -> Vec<libc::sock_filter> {
+    build_with(table, level, route, false)
+}
+
+/// `build`, and with `root_chown` the chown family runs untrapped when it
+/// leaves owner and group at root (0 or -1). Only for Route::ListenerNoExec
+/// with root's default credentials: there the tracer would do exactly what
+/// the kernel does (dpkg's ~1,200 `fchown(fd, 0, 0)` per package no longer
+/// cost a round trip each). A process whose credentials are dropped must
+/// still get EPERM: the tracer makes it install `chown_trap` when it adopts
+/// it (inject.rs), through seccomp(2) carrying SECCOMP_BYPASS.
+pub fn build_with(
+    table: &ArchTable,
+    level: Level,
+    route: Route,
+    root_chown: bool,
+) -> Vec<libc::sock_filter> {
+    let root_chown = root_chown && route == Route::ListenerNoExec;
     let enosys = RET_ERRNO | libc::ENOSYS as u32;
     let trace = if route.listener() {
         RET_USER_NOTIF
@@ -212,7 +229,16 @@ pub fn build(table: &ArchTable, level: Level, route: Route) -> Vec<libc::sock_fi
         } else {
             trace
         };
-        let leaf = if let Some((arg, bits)) = r.bypass {
+        let leaf = if let (true, Some((u, g))) = (root_chown, r.sys.owner_args()) {
+            root_owner_block(u, g, action)
+        } else if root_chown && r.sys == Sys::SeccompInstall {
+            Leaf::Block(vec![
+                stmt(LD_W_ABS, arg_lo(3)),
+                jump(JEQ_K, SECCOMP_BYPASS, 0, 1),
+                stmt(RET_K, RET_ALLOW),
+                stmt(RET_K, action),
+            ])
+        } else if let Some((arg, bits)) = r.bypass {
             // statx: allowed with the bits in the argument, else trapped.
             Leaf::Block(vec![
                 stmt(LD_W_ABS, arg_lo(arg)),
@@ -251,6 +277,42 @@ pub fn build(table: &ArchTable, level: Level, route: Route) -> Vec<libc::sock_fi
     p.push(stmt(RET_K, RET_ALLOW)); // unknown architecture: untouched
     p.push(stmt(LD_W_ABS, OFF_NR));
     p.extend(enosys_for(&mut table.compat_enosys.iter().copied()));
+    p
+}
+
+/// Allowed when the owner argument `u` and the group argument `g` are both
+/// root (0) or unchanged (-1); else `trapped`.
+fn root_owner_block(u: u8, g: u8, trapped: u32) -> Leaf {
+    Leaf::Block(vec![
+        stmt(LD_W_ABS, arg_lo(u)),
+        jump(JEQ_K, 0, 1, 0),
+        jump(JEQ_K, u32::MAX, 0, 4),
+        stmt(LD_W_ABS, arg_lo(g)),
+        jump(JEQ_K, 0, 1, 0),
+        jump(JEQ_K, u32::MAX, 0, 1),
+        stmt(RET_K, RET_ALLOW),
+        stmt(RET_K, trapped),
+    ])
+}
+
+/// The filter an adopted process installs (inject.rs) under a `root_chown`
+/// program: its chown calls stop under ptrace, tagged, where the tracer
+/// checks them against the process's own credentials. The main filter's
+/// notification wins over this for the calls it still traps.
+pub fn chown_trap(table: &ArchTable) -> Vec<libc::sock_filter> {
+    let mut p = vec![
+        stmt(LD_W_ABS, OFF_ARCH),
+        jump(JEQ_K, table.audit_arch, 1, 0),
+        stmt(RET_K, RET_ALLOW),
+        stmt(LD_W_ABS, OFF_NR),
+    ];
+    let cases = table
+        .rows
+        .iter()
+        .filter(|r| r.sys.owner_args().is_some())
+        .map(|r| (r.nr, Leaf::Ret(RET_TRACE | TAG)))
+        .collect();
+    p.extend(switch(cases, RET_ALLOW));
     p
 }
 
@@ -487,6 +549,71 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// root_chown: chown calls that leave root's owner and group run, the rest
+    /// stay trapped; the injected filter traps exactly the chown family.
+    fn root_chown(t: &ArchTable) {
+        let a = t.audit_arch;
+        let p = build_with(t, Level::Ids, Route::ListenerNoExec, true);
+        let plain = build(t, Level::Ids, Route::ListenerNoExec);
+        let trap = chown_trap(t);
+        let none = u64::from(u32::MAX);
+        for nr in 0..1024u32 {
+            let row = t.rows_for(Level::Ids).find(|r| r.nr == nr);
+            for (arch, nr) in [(a, nr), (t.compat_arch, nr), (a, nr | t.x32_bit)] {
+                assert!(run_counted(&p, arch, nr, [0; 6]).1 <= 24, "nr {nr:#x}");
+            }
+            let owner = row.and_then(|r| r.sys.owner_args());
+            let Some((u, g)) = owner else {
+                let seccomp = row.is_some_and(|r| r.sys == Sys::SeccompInstall);
+                for args in [[0; 6], [1, 1, 8, 0, 0, 0]] {
+                    assert_eq!(run_args(&p, a, nr, args), run_args(&plain, a, nr, args));
+                }
+                let bypass = [1, 1, 8, u64::from(SECCOMP_BYPASS), 0, 0];
+                let want = if seccomp {
+                    RET_ALLOW
+                } else {
+                    run_args(&plain, a, nr, bypass)
+                };
+                assert_eq!(run_args(&p, a, nr, bypass), want, "nr {nr}");
+                assert_eq!(run(&trap, a, nr, 0), RET_ALLOW, "nr {nr}");
+                continue;
+            };
+            assert_eq!(run(&trap, a, nr, 0), RET_TRACE | TAG, "nr {nr}");
+            assert_eq!(run(&trap, t.compat_arch, nr, 0), RET_ALLOW);
+            for (uid, gid, want) in [
+                (0, 0, RET_ALLOW),
+                (none, 0, RET_ALLOW),
+                (0, none, RET_ALLOW),
+                (none, none, RET_ALLOW),
+                // The kernel ignores the high half of a 32-bit ID; so do we.
+                (0xffff_ffff_0000_0000, 0, RET_ALLOW),
+                (5, 0, RET_USER_NOTIF),
+                (0, 5, RET_USER_NOTIF),
+                (none - 1, 0, RET_USER_NOTIF),
+                (1000, 1000, RET_USER_NOTIF),
+            ] {
+                let mut args = [7u64; 6];
+                args[u as usize] = uid;
+                args[g as usize] = gid;
+                assert_eq!(run_args(&p, a, nr, args), want, "nr {nr} {uid}:{gid}");
+                assert_eq!(run_args(&plain, a, nr, args), RET_USER_NOTIF);
+                // Not for the other routes.
+                let l = build_with(t, Level::Ids, Route::Listener, true);
+                assert_eq!(run_args(&l, a, nr, args), RET_USER_NOTIF);
+            }
+        }
+    }
+
+    #[test]
+    fn root_chown_x86_64() {
+        root_chown(&x86_64::TABLE);
+    }
+
+    #[test]
+    fn root_chown_aarch64() {
+        root_chown(&aarch64::TABLE);
     }
 
     #[test]

@@ -23,6 +23,18 @@ pub enum Pending {
 pub struct Thread {
     pub creds: Creds,
     pub pending: Pending,
+    /// Its process has the injected chown filter (or is being given it).
+    pub chown_trap: bool,
+}
+
+impl Thread {
+    pub fn new(creds: Creds) -> Thread {
+        Thread {
+            creds,
+            pending: Pending::None,
+            chown_trap: false,
+        }
+    }
 }
 
 /// What to do with a thread after its seccomp stop.
@@ -64,6 +76,12 @@ pub struct Tracer {
     pub via: Via,
     /// The listener engine runs this tracer (listener.rs).
     pub listening: bool,
+    /// The filter an adopted process must install (inject.rs) because the
+    /// listener's filter lets root's chown calls run (seccomp::build_with).
+    pub chown_trap: Option<Vec<libc::sock_filter>>,
+    /// Adopted threads interrupted to install `chown_trap` at their next stop.
+    pub interrupted: std::collections::HashSet<i32>,
+    chown_trap_warned: bool,
 }
 
 pub enum Outcome {
@@ -83,13 +101,7 @@ fn wstatus_code(status: i32) -> i32 {
 impl Tracer {
     pub fn new(cfg: &Config, main: i32, initial: Creds, fs: Arc<FsView>) -> Tracer {
         let mut threads = HashMap::new();
-        threads.insert(
-            main,
-            Thread {
-                creds: initial.clone(),
-                pending: Pending::None,
-            },
-        );
+        threads.insert(main, Thread::new(initial.clone()));
         Tracer {
             mode: cfg.mode,
             index: NATIVE.index(),
@@ -102,6 +114,9 @@ impl Tracer {
             initial,
             via: Via::Tracer,
             listening: false,
+            chown_trap: None,
+            interrupted: Default::default(),
+            chown_trap_warned: false,
         }
     }
 
@@ -135,6 +150,7 @@ impl Tracer {
         if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
             self.threads.remove(&tid);
             self.held.remove(&tid);
+            self.interrupted.remove(&tid);
             crate::mem::forget(tid);
             crate::fsview::forget(tid);
             if tid == self.main {
@@ -168,18 +184,14 @@ impl Tracer {
             ) => {
                 if let Ok(new) = arch::event_msg(tid) {
                     let new = new as i32;
-                    let creds = self
+                    let (creds, chown_trap) = self
                         .threads
                         .get(&tid)
-                        .map(|t| t.creds.clone())
-                        .unwrap_or_else(|| self.initial.clone());
-                    self.threads.insert(
-                        new,
-                        Thread {
-                            creds,
-                            pending: Pending::None,
-                        },
-                    );
+                        .map(|t| (t.creds.clone(), t.chown_trap))
+                        .unwrap_or_else(|| (self.initial.clone(), false));
+                    let mut t = Thread::new(creds);
+                    t.chown_trap = chown_trap; // filters are inherited
+                    self.threads.insert(new, t);
                     if let Some(st) = self.held.remove(&new) {
                         self.dispatch(new, st, on_exec);
                     }
@@ -206,6 +218,9 @@ impl Tracer {
                     on_exec();
                 }
             }
+            (libc::SIGTRAP, libc::PTRACE_EVENT_STOP) if self.interrupted.remove(&tid) => {
+                self.install_chown_trap(tid);
+            }
             (_, libc::PTRACE_EVENT_STOP) => {
                 if matches!(
                     sig,
@@ -226,14 +241,48 @@ impl Tracer {
         }
     }
 
-    fn seccomp_stop(&mut self, tid: i32) {
-        // The listener engine's filter never asks for a ptrace stop.
-        if self.listening {
-            return arch::resume(libc::PTRACE_CONT, tid, 0);
+    /// Interrupt adopted `tid` so that it installs `chown_trap` at its next
+    /// stop, which comes before it runs another instruction: the call being
+    /// answered waits killably (WAIT_KILLABLE_RECV), so the interrupt does
+    /// not abort it, and the stop is taken on its way back.
+    pub fn arm_chown_trap(&mut self, tid: i32) {
+        if self.chown_trap.is_none() {
+            return;
         }
-        // Until the workload installs a filter of its own (seccomp(2) and
-        // prctl(PR_SET_SECCOMP) are trapped to notice), every stop is ours.
-        if self.foreign_filters {
+        // SAFETY: no memory is passed; fails unless `tid` is our tracee.
+        if unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, tid, 0, 0) } == 0 {
+            self.interrupted.insert(tid);
+        } else {
+            self.warn_chown_trap(tid, "not traceable");
+        }
+    }
+
+    fn install_chown_trap(&mut self, tid: i32) {
+        let Some(prog) = &self.chown_trap else {
+            return arch::resume(libc::PTRACE_CONT, tid, 0);
+        };
+        if let Err(e) = crate::inject::install_filter(tid, prog) {
+            self.warn_chown_trap(tid, &e);
+        }
+    }
+
+    fn warn_chown_trap(&mut self, tid: i32, why: &str) {
+        if !self.chown_trap_warned {
+            self.chown_trap_warned = true;
+            eprintln!(
+                "rootlessrt tracer: warning: process {tid} changed its credentials but cannot \
+                 take the chown filter ({why}): its chown calls to root are not checked"
+            );
+        }
+    }
+
+    fn seccomp_stop(&mut self, tid: i32) {
+        // Under the listener engine only the injected chown filter asks for
+        // ptrace stops, and the workload's own filters are not noted: check
+        // every tag. Elsewhere, until the workload installs a filter of its
+        // own (seccomp(2) and prctl(PR_SET_SECCOMP) are trapped to notice),
+        // every stop is ours.
+        if self.foreign_filters || self.listening {
             match arch::event_msg(tid) {
                 Ok(tag) if tag as u32 == crate::seccomp::TAG => {}
                 Ok(_) => return arch::resume(libc::PTRACE_CONT, tid, 0), // someone else's filter

@@ -63,6 +63,17 @@ pub enum Sys {
     SeccompInstall,
 }
 
+impl Sys {
+    /// The chown family: the indices of the owner and group arguments.
+    pub fn owner_args(self) -> Option<(u8, u8)> {
+        match self {
+            Sys::Chown | Sys::Lchown | Sys::Fchown => Some((1, 2)),
+            Sys::Fchownat => Some((2, 3)),
+            _ => None,
+        }
+    }
+}
+
 /// What the tracer does at the seccomp stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Entry {
@@ -170,6 +181,13 @@ pub struct ArchTable {
 /// credentials, no set-ID bit); another process using it only skips the fake
 /// set-ID transition.
 pub const EXEC_BYPASS_FD: i32 = -0x5254;
+
+/// seccomp(2) with this value in its unused fourth argument runs untrapped:
+/// the tracer's own call, made inside an adopted process to install the
+/// chown filter (inject.rs). Another process using it only keeps the tracer
+/// from noting a filter of its own, and the tracer checks every ptrace
+/// stop's tag under the listener engine anyway.
+pub const SECCOMP_BYPASS: u32 = 0x524c_5254;
 
 impl ArchTable {
     pub fn rows_for(&self, level: Level) -> impl Iterator<Item = &'static Row> + '_ {
