@@ -1059,7 +1059,7 @@ def main():
     only = set(a.only.split(","))
     quick = a.quick
     lc_runs = a.runs or (5 if quick else 30)
-    wl_runs = a.runs or (3 if quick else 7)
+    wl_runs = a.runs or (3 if quick else 9)
     t_start = time.time()
     md = []
     js = {"machine": machine_info(), "quick": quick}
