@@ -46,6 +46,11 @@ fn main() {
         target.to_uppercase().replace('-', "_")
     )) {
         cmd.arg("-C").arg(format!("linker={linker}"));
+    } else if std::env::var("HOST").ok().as_deref() != Some(target.as_str()) {
+        // Cross (e.g. `cargo check --target aarch64-unknown-linux-gnu`): the
+        // host's cc cannot link for the target, but the shim needs no libc,
+        // so rustc's own lld can.
+        cmd.args(["-C", "linker-flavor=ld.lld", "-C", "linker=rust-lld"]);
     }
     let status = cmd.status().expect("running rustc for the stat shim");
     assert!(

@@ -10,8 +10,6 @@
 //! syscall-exit stop (PTRACE_SYSCALL); at the exit stop the registers are put
 //! back, so the thread goes on with the result of its own call.
 
-use crate::mem;
-
 /// Whether the native architecture has an injection path (x86_64 only; an
 /// aarch64 thread at the same stop would need its syscall number set through
 /// NT_ARM_SYSTEM_CALL, which nothing here tests).
@@ -51,6 +49,7 @@ enum Stop {
 #[cfg(target_arch = "x86_64")]
 fn run_seccomp(tid: i32, prog: &[libc::sock_filter], signals: &mut Vec<i32>) -> Result<i64, Stop> {
     use crate::arch::{Regs, SYSCALL_INSN};
+    use crate::mem;
     const SET_MODE_FILTER: u64 = 1;
     const FLAG_TSYNC: u64 = 1;
     const RED_ZONE: u64 = 128;

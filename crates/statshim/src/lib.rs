@@ -198,7 +198,7 @@ fn to_stat(s: &Statx, ov: &Overlay) -> Stat {
         st_gid: ov.gid.unwrap_or(s.gid),
         st_rdev: makedev(s.rdev_major, s.rdev_minor),
         st_size: s.size as i64,
-        st_blksize: s.blksize.into(),
+        st_blksize: s.blksize as _, // i64 on x86_64, i32 on aarch64
         st_blocks: s.blocks as i64,
         st_atime: s.atime.tv_sec,
         st_atime_nsec: s.atime.tv_nsec.into(),
