@@ -31,6 +31,8 @@ pub fn install_filter(tid: i32, prog: &[libc::sock_filter]) -> Result<(), String
     }
     match r {
         Ok(0) | Err(Stop::Gone) => Ok(()),
+        // TSYNC: the thread that could not take the filter.
+        Ok(t) if t > 0 => Err(format!("thread {t} could not take the filter")),
         Ok(e) => Err(format!(
             "seccomp: {}",
             std::io::Error::from_raw_os_error(-e as i32)
