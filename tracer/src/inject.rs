@@ -4,7 +4,7 @@
 //! installs it, so the tracer cannot add one from outside.
 //!
 //! The thread is at the interrupt stop the tracer asked for while answering
-//! the call that adopted it (listener.rs): it has just come back from a
+//! the call that took its fake CAP_CHOWN (listener.rs): it has just come back from a
 //! `syscall` instruction, which is reused, two bytes back. The filter goes on
 //! its stack below the red zone. The call runs between a syscall-entry and a
 //! syscall-exit stop (PTRACE_SYSCALL); at the exit stop the registers are put

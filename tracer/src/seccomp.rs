@@ -178,8 +178,9 @@ pub fn build(table: &ArchTable, level: Level, route: Route) -> Vec<libc::sock_fi
 /// with root's default credentials: there the tracer would do exactly what
 /// the kernel does (dpkg's ~1,200 `fchown(fd, 0, 0)` per package no longer
 /// cost a round trip each). A process whose credentials are dropped must
-/// still get EPERM: the tracer makes it install `chown_trap` when it adopts
-/// it (inject.rs), through seccomp(2) carrying SECCOMP_BYPASS.
+/// still get EPERM: once its fake credentials lose CAP_CHOWN the tracer
+/// makes it install `chown_trap` (inject.rs), through seccomp(2) carrying
+/// SECCOMP_BYPASS.
 pub fn build_with(
     table: &ArchTable,
     level: Level,

@@ -76,11 +76,12 @@ pub struct Tracer {
     pub via: Via,
     /// The listener engine runs this tracer (listener.rs).
     pub listening: bool,
-    /// The filter an adopted process must install (inject.rs) because the
-    /// listener's filter lets root's chown calls run (seccomp::build_with).
+    /// The filter a process without fake CAP_CHOWN must install (inject.rs)
+    /// because the listener's filter lets root's chown calls run
+    /// (seccomp::build_with).
     pub chown_trap: Option<Vec<libc::sock_filter>>,
     /// Adopted threads interrupted to install `chown_trap` at their next stop.
-    pub interrupted: std::collections::HashSet<i32>,
+    interrupted: std::collections::HashSet<i32>,
     chown_trap_warned: bool,
 }
 
