@@ -13,6 +13,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec, UserBuilder};
 
 use crate::cli::{Create, Global};
 use crate::emulation::{self, Plan, TracerExecutor};
+use crate::sealed::{self, Resumed};
 use crate::store::{self, Meta, RootLock};
 use crate::userns::{self, SingleMap};
 
@@ -23,6 +24,58 @@ pub struct Options<'a> {
     pub own_console: Option<PathBuf>,
     /// The state root, resolved before we may enter a user namespace.
     pub root: PathBuf,
+    /// A rootless container: this process already entered its outer user
+    /// namespace (`prepare`).
+    pub rootless: bool,
+}
+
+/// The first steps of `create` and `run`, before anything else: resolve the
+/// state root, enter a rootless container's outer user namespace, and
+/// re-execute from a sealed image of this binary (sealed.rs). Returns in
+/// the re-executed process only, with what the first one did.
+pub fn prepare(global: &Global, c: &Create, resumed: Option<Resumed>) -> Result<Resumed> {
+    if let Some(r) = resumed {
+        return Ok(r);
+    }
+    let root = store::state_root(global.root.as_deref())?;
+    let rootless = is_rootless(global)?;
+    if rootless {
+        let (_, spec) = load_bundle(&c.bundle)?;
+        let (uid, gid) = outer_maps(&spec)?;
+        userns::enter_outer(uid, gid)?;
+    }
+    Err(sealed::reexec(&Resumed {
+        root,
+        outer: rootless,
+    }))
+}
+
+/// The single uid and gid mapping of a rootless container's outer user
+/// namespace.
+fn outer_maps(spec: &Spec) -> Result<(SingleMap, SingleMap)> {
+    let has_userns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none())
+        });
+    if !has_userns {
+        bail!("rootless containers need a user namespace in config.json (try `rootlessrt spec --rootless`)");
+    }
+    let linux = spec.linux().as_ref();
+    let uid = single_map(
+        linux.and_then(|l| l.uid_mappings().as_ref()),
+        nix::unistd::geteuid().as_raw(),
+        "uidMappings",
+    )?;
+    let gid = single_map(
+        linux.and_then(|l| l.gid_mappings().as_ref()),
+        nix::unistd::getegid().as_raw(),
+        "gidMappings",
+    )?;
+    Ok((uid, gid))
 }
 
 pub fn is_rootless(global: &Global) -> Result<bool> {
@@ -132,6 +185,7 @@ fn adapt_spec(mut spec: Spec, bundle: &Path, drop_userns: bool, plan: &mut Plan)
                 .build()
                 .map_err(|e| anyhow!("{e}"))?;
             p.set_user(user);
+            emulation::grant_tracer_caps(plan, p);
         }
     }
     Ok(spec)
@@ -141,7 +195,7 @@ fn adapt_spec(mut spec: Spec, bundle: &Path, drop_userns: bool, plan: &mut Plan)
 pub fn create(opts: &Options) -> Result<i32> {
     let c = opts.create;
     store::validate_id(&c.id)?;
-    let rootless = is_rootless(opts.global)?;
+    let rootless = opts.rootless;
     let root = opts.root.clone();
     let (bundle, spec) = load_bundle(&c.bundle)?;
     let mode = emulation::mode_from_spec(&spec)?;
@@ -151,17 +205,6 @@ pub fn create(opts: &Options) -> Result<i32> {
         emulation::plan_for_process(mode, spec.process().as_ref())
     };
     plan.stat_shim = emulation::stat_shim_from_spec(&spec)?;
-    let has_userns = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| {
-            ns.iter()
-                .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none())
-        });
-    if rootless && !has_userns {
-        bail!("rootless containers need a user namespace in config.json (try `rootlessrt spec --rootless`)");
-    }
     let pid_file = c.pid_file.as_ref().map(|p| absolute(p));
     let console = opts
         .own_console
@@ -191,20 +234,6 @@ pub fn create(opts: &Options) -> Result<i32> {
         // runc runs from the bundle: relative mount sources and hook paths
         // are relative to it.
         std::env::set_current_dir(&bundle)?;
-        if rootless {
-            let linux = spec.linux().as_ref();
-            let uid = single_map(
-                linux.and_then(|l| l.uid_mappings().as_ref()),
-                nix::unistd::geteuid().as_raw(),
-                "uidMappings",
-            )?;
-            let gid = single_map(
-                linux.and_then(|l| l.gid_mappings().as_ref()),
-                nix::unistd::getegid().as_raw(),
-                "gidMappings",
-            )?;
-            userns::enter_outer(uid, gid)?;
-        }
         let container = ContainerBuilder::new(c.id.clone(), SyscallType::default())
             .with_executor(TracerExecutor {
                 plan: plan.clone(),

@@ -54,6 +54,9 @@ pub struct Plan {
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
     /// Preload the in-process stat shim (container init, Mode::Full).
     pub stat_shim: bool,
+    /// The workload's real capability sets when the tracer was given more
+    /// than the workload (`grant_tracer_caps`).
+    pub workload_caps: Option<tracer::CapSets>,
 }
 
 impl Plan {
@@ -67,6 +70,7 @@ impl Plan {
             no_new_privs: false,
             seccomp: None,
             stat_shim: false,
+            workload_caps: None,
         }
     }
 
@@ -83,17 +87,23 @@ impl Plan {
     }
 }
 
+/// True when the spec asks for a new user namespace.
+pub fn new_userns(spec: &Spec) -> bool {
+    spec.linux().as_ref().is_some_and(|linux| {
+        linux
+            .namespaces()
+            .iter()
+            .flatten()
+            .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none())
+    })
+}
+
 /// True when the spec asks for a new user namespace whose maps hold one ID.
 pub fn single_id_userns(spec: &Spec) -> bool {
     let Some(linux) = spec.linux() else {
         return false;
     };
-    let new_userns = linux
-        .namespaces()
-        .iter()
-        .flatten()
-        .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
-    if !new_userns {
+    if !new_userns(spec) {
         return false;
     }
     let single = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| match m {
@@ -178,7 +188,32 @@ pub fn plan_for_process(mode: tracer::Mode, process: Option<&oci_spec::runtime::
         no_new_privs: p.no_new_privileges().unwrap_or(false),
         seccomp: None,
         stat_shim: false,
+        workload_caps: None,
     }
+}
+
+/// The tracer runs with the workload's capabilities plus CAP_SYS_PTRACE,
+/// which it needs to trace a process that made itself non-dumpable (sudo,
+/// ssh-agent, and its own child until that execs: the tracer is
+/// non-dumpable, sealed.rs), and CAP_SETPCAP, to drop both from its child's
+/// bounding set before the workload runs (`Config::workload_caps`). Only
+/// where the spec lists capabilities: without, nothing is dropped anyway.
+pub fn grant_tracer_caps(plan: &mut Plan, process: &mut oci_spec::runtime::Process) {
+    use oci_spec::runtime::Capability;
+    let Some(mut caps) = process.capabilities().clone() else {
+        return;
+    };
+    let extra = [Capability::SysPtrace, Capability::Setpcap];
+    let add = |set: Option<oci_spec::runtime::Capabilities>| {
+        let mut set = set.unwrap_or_default();
+        set.extend(extra);
+        Some(set)
+    };
+    caps.set_bounding(add(caps.bounding().clone()));
+    caps.set_effective(add(caps.effective().clone()));
+    caps.set_permitted(add(caps.permitted().clone()));
+    process.set_capabilities(Some(caps));
+    plan.workload_caps = plan.caps;
 }
 
 /// Moves the spec's seccomp profile into the plan: libcontainer would load
@@ -195,6 +230,40 @@ pub fn take_seccomp(plan: &mut Plan, spec: &mut Spec) -> Result<()> {
         linux.set_seccomp(None);
     }
     Ok(())
+}
+
+/// Runs the workload under the tracer and exits with its status; returns
+/// (the message, already printed) only when it could not start.
+pub fn run_tracer(plan: &Plan, init: bool, argv: &[CString], env: &[CString]) -> String {
+    let cfg = tracer::Config {
+        mode: plan.mode,
+        creds: tracer::Credentials {
+            uid: plan.uid,
+            gid: plan.gid,
+            groups: plan.groups.clone(),
+        },
+        caps: plan.caps,
+        no_new_privs: plan.no_new_privs,
+        init,
+        stat_shim: init && plan.stat_shim,
+        workload_caps: plan.workload_caps,
+        pre_exec: plan.seccomp.clone().map(|profile| {
+            tracer::PreExec(std::sync::Arc::new(move || {
+                libcontainer::seccomp::initialize_seccomp(&profile)
+                    .map(|_| ())
+                    .map_err(|_| libc::EPERM)
+            }))
+        }),
+    };
+    // The container sees this process from now on (PID 1, or beside an
+    // exec'd process): no host paths, no runtime environment.
+    crate::proctitle::set_neutral();
+    let e = tracer::run_then_exit(&cfg, argv, env);
+    // After `start` nobody reads libcontainer's channel any more: say it
+    // where the workload's own errors go, as runc does for exec failures.
+    let msg = format!("{:?}: {e}", argv[0]);
+    eprintln!("rootlessrt: {msg}");
+    msg
 }
 
 /// The executor libcontainer calls in the container's init (or in an exec'd
@@ -229,31 +298,9 @@ impl Executor for TracerExecutor {
                 CString::new(kv).ok()
             })
             .collect();
-        let cfg = tracer::Config {
-            mode: self.plan.mode,
-            creds: tracer::Credentials {
-                uid: self.plan.uid,
-                gid: self.plan.gid,
-                groups: self.plan.groups.clone(),
-            },
-            caps: self.plan.caps,
-            no_new_privs: self.plan.no_new_privs,
-            init: self.init,
-            stat_shim: self.init && self.plan.stat_shim,
-            pre_exec: self.plan.seccomp.clone().map(|profile| {
-                tracer::PreExec(std::sync::Arc::new(move || {
-                    libcontainer::seccomp::initialize_seccomp(&profile)
-                        .map(|_| ())
-                        .map_err(|_| libc::EPERM)
-                }))
-            }),
-        };
-        let e = tracer::run_then_exit(&cfg, &argv, &env);
-        // After `start` nobody reads libcontainer's channel any more: say it
-        // where the workload's own errors go, as runc does for exec failures.
-        let msg = format!("{:?}: {e}", args[0]);
-        eprintln!("rootlessrt: {msg}");
-        Err(ExecutorError::Other(msg))
+        Err(ExecutorError::Other(run_tracer(
+            &self.plan, self.init, &argv, &env,
+        )))
     }
 
     /// Like runc: the command must resolve, through the spec's PATH or, when

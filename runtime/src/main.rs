@@ -8,6 +8,8 @@ mod emulation;
 mod errors;
 mod logging;
 mod procs;
+mod proctitle;
+mod sealed;
 mod signal;
 mod store;
 mod tty;
@@ -20,6 +22,8 @@ use cli::{Cli, Command};
 
 fn main() {
     // clap prints its own usage errors (exit 2), like runc's urfave/cli.
+    // The re-executed, sealed image of a create/run/exec (sealed.rs).
+    let resumed = sealed::take();
     let cli = Cli::parse();
     if let Command::Fakeroot(f) = &cli.command {
         std::process::exit(tracer::fakeroot_main(&f.command));
@@ -32,7 +36,7 @@ fn main() {
         eprintln!("rootlessrt: cannot open log file: {e}");
         std::process::exit(1);
     }
-    match dispatch(&cli) {
+    match dispatch(&cli, resumed) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             let msg = errors::flatten(e.as_ref());
@@ -51,24 +55,26 @@ fn main() {
     }
 }
 
-fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
+fn dispatch(cli: &Cli, resumed: Option<sealed::Resumed>) -> anyhow::Result<i32> {
     let g = &cli.global;
     let root = || store::state_root(g.root.as_deref());
     match &cli.command {
         Command::Create(c) => {
+            let resumed = create::prepare(g, c, resumed)?;
             create::create(&create::Options {
                 global: g,
                 create: c,
                 own_console: None,
-                root: root()?,
+                root: resumed.root,
+                rootless: resumed.outer,
             })?;
         }
         Command::Start(a) => commands::lifecycle::start(&root()?, &a.id)?,
         Command::State(a) => commands::state::state(&root()?, &a.id)?,
         Command::Kill(k) => commands::lifecycle::kill(&root()?, &k.id, k.signal.as_deref(), k.all)?,
         Command::Delete(d) => commands::lifecycle::delete(&root()?, &d.id, d.force)?,
-        Command::Run(r) => return commands::run::run(g, r),
-        Command::Exec(e) => return commands::exec::exec(g, &root()?, e),
+        Command::Run(r) => return commands::run::run(g, r, resumed),
+        Command::Exec(e) => return commands::exec::exec(g, e, resumed),
         Command::Ps(p) => commands::lifecycle::ps(&root()?, &p.id, &p.format, &p.ps_args)?,
         Command::List(l) => commands::state::list(&root()?, &l.format, l.quiet)?,
         Command::Pause(a) => commands::lifecycle::pause(&root()?, &a.id)?,

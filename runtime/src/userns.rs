@@ -55,6 +55,54 @@ pub fn join_outer(init_pid: i32) -> Result<()> {
     private_cgroup2()
 }
 
+/// As root, before `exec` re-executes itself (sealed.rs): joins the user
+/// namespace of `init_pid` when the container has one of its own (the
+/// spec's mappings), so that the exec'd process and its tracer live in it
+/// as the container's root, never as the host's (libcontainer's tenant
+/// path joins every namespace but that one). Returns whether it did.
+///
+/// The real uid and gid become the container's root while the effective
+/// (and file system) ones stay the host's root, which the namespace does
+/// not map: the state directory and the cgroup files stay ours to use, and
+/// the re-execution then (a) makes us root of that namespace with its full
+/// capability set in `permitted` (`raise_effective` takes it up), (b) is
+/// non-dumpable from its first instruction (real and effective uids
+/// differ), and (c) gives our memory that namespace, in which the tracer,
+/// a fork of ours, holds CAP_SYS_PTRACE: it can trace its own child before
+/// that execs, which nothing in the container can.
+pub fn enter_user_of(init_pid: i32) -> Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let theirs = format!("/proc/{init_pid}/ns/user");
+    let ino = |p: &str| fs::metadata(p).map(|m| (m.dev(), m.ino()));
+    let other = ino(&theirs)
+        .with_context(|| format!("cannot read the user namespace of pid {init_pid}"))?;
+    if ino("/proc/self/ns/user")? == other {
+        return Ok(false);
+    }
+    ensure_single_threaded()?;
+    let f = fs::File::open(&theirs)
+        .with_context(|| format!("cannot open the user namespace of pid {init_pid}"))?;
+    setns(f, CloneFlags::CLONE_NEWUSER).context("cannot join the container's user namespace")?;
+    // SAFETY: plain set*id calls with -1 for "unchanged".
+    let rc = unsafe {
+        let keep = u32::MAX;
+        libc::syscall(libc::SYS_setresgid, 0u32, keep, keep) == 0
+            && libc::syscall(libc::SYS_setresuid, 0u32, keep, keep) == 0
+    };
+    if !rc {
+        return Err(std::io::Error::last_os_error())
+            .context("cannot become root of the container's user namespace");
+    }
+    Ok(true)
+}
+
+/// After `enter_user_of` and the re-execution: the permitted capabilities
+/// (all of the container's namespace) become effective.
+pub fn raise_effective() -> Result<()> {
+    let caps = caps::read(None, caps::CapSet::Permitted).context("cannot read capabilities")?;
+    caps::set(None, caps::CapSet::Effective, &caps).context("cannot raise capabilities")
+}
+
 fn private_cgroup2() -> Result<()> {
     mount(
         None::<&str>,

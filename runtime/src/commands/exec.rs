@@ -13,6 +13,7 @@ use oci_spec::runtime::{Process, UserBuilder};
 
 use crate::cli::{Exec, Global};
 use crate::emulation::{self, TracerExecutor};
+use crate::sealed::{self, Resumed};
 use crate::store::Handle;
 use crate::tty::ConsoleListener;
 
@@ -75,20 +76,54 @@ fn process_of(e: &Exec, h: &Handle) -> Result<Process> {
     Ok(p)
 }
 
-pub fn exec(global: &Global, root: &Path, e: &Exec) -> Result<i32> {
-    let h = Handle::load(root, &e.id)?;
+fn check_status(h: &Handle, e: &Exec) -> Result<()> {
     match h.status() {
-        ContainerStatus::Running | ContainerStatus::Created => {}
-        ContainerStatus::Paused if e.ignore_paused => {}
+        ContainerStatus::Running | ContainerStatus::Created => Ok(()),
+        ContainerStatus::Paused if e.ignore_paused => Ok(()),
         s => bail!(
             "cannot exec in container {:?}: it is {}",
             e.id,
             crate::store::status_str(s)
         ),
     }
+}
+
+/// Before anything else: join a rootless container's outer user namespace
+/// and re-execute from a sealed image (sealed.rs). Returns in the
+/// re-executed process only.
+fn prepare(global: &Global, e: &Exec, resumed: Option<Resumed>) -> Result<Resumed> {
+    if let Some(r) = resumed {
+        return Ok(r);
+    }
+    let root = crate::store::state_root(global.root.as_deref())?;
+    let h = Handle::load(&root, &e.id)?;
+    check_status(&h, e)?;
+    let outer = h.meta.outer_userns;
     let init = h
         .pid()
         .ok_or_else(|| anyhow!("container {:?} has no pid", e.id))?;
+    if outer {
+        crate::userns::join_outer(init)?;
+    } else if crate::userns::enter_user_of(init)? && h.meta.emulation != "off" {
+        // The init (the tracer) is non-dumpable and its image was exec'd
+        // on the host: from inside the container's user namespace nothing
+        // can open its namespaces, and outside it the exec'd process would
+        // act with the host's root identity (docs/security.md).
+        bail!(
+            "cannot exec in container {:?}: as root, exec into a fake-root container with a \
+             user namespace of its own is not supported (use rootless, or {}=off)",
+            e.id,
+            emulation::ANNOTATION
+        );
+    }
+    Err(sealed::reexec(&Resumed { root, outer }))
+}
+
+pub fn exec(global: &Global, e: &Exec, resumed: Option<Resumed>) -> Result<i32> {
+    let resumed = prepare(global, e, resumed)?;
+    let root: &Path = &resumed.root;
+    let h = Handle::load(root, &e.id)?;
+    check_status(&h, e)?;
     let mut process = process_of(e, &h)?;
     let mode: tracer::Mode = h.meta.emulation.parse().unwrap_or(tracer::Mode::Off);
     let mut plan = emulation::plan_for_process(mode, Some(&process));
@@ -101,6 +136,7 @@ pub fn exec(global: &Global, root: &Path, e: &Exec) -> Result<i32> {
     if plan.active() {
         let zero = UserBuilder::default().uid(0u32).gid(0u32).build()?;
         process.set_user(zero);
+        emulation::grant_tracer_caps(&mut plan, &mut process);
     }
     let terminal = process.terminal().unwrap_or(false);
     let own_console = if terminal && e.console_socket.is_none() {
@@ -127,8 +163,9 @@ pub fn exec(global: &Global, root: &Path, e: &Exec) -> Result<i32> {
             std::env::current_dir().unwrap_or_default().join(p)
         }
     });
-    if h.meta.outer_userns {
-        crate::userns::join_outer(init)?;
+    if !resumed.outer {
+        // In the container's own user namespace, if it has one (prepare).
+        crate::userns::raise_effective()?;
     }
     let built = ContainerBuilder::new(e.id.clone(), SyscallType::default())
         .with_executor(TracerExecutor { plan, init: false })

@@ -4,10 +4,13 @@ use anyhow::{bail, Result};
 
 use crate::cli::{Global, Run};
 use crate::create::{self, Options};
+use crate::sealed::Resumed;
 use crate::tty::ConsoleListener;
 
-pub fn run(global: &Global, r: &Run) -> Result<i32> {
+pub fn run(global: &Global, r: &Run, resumed: Option<Resumed>) -> Result<i32> {
     let c = &r.create;
+    // Before any fd or file of ours exists: this re-executes the process.
+    let resumed = create::prepare(global, c, resumed)?;
     let (_, spec) = create::load_bundle(&c.bundle)?;
     let terminal = spec
         .process()
@@ -22,9 +25,10 @@ pub fn run(global: &Global, r: &Run) -> Result<i32> {
     } else {
         None
     };
-    let root = crate::store::state_root(global.root.as_deref())?;
+    let root = resumed.root;
     let opts = Options {
         root: root.clone(),
+        rootless: resumed.outer,
         global,
         create: c,
         own_console: own_console.as_ref().map(|l| l.path.clone()),
