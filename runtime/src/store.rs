@@ -59,10 +59,15 @@ pub fn validate_id(id: &str) -> Result<()> {
     let ok = id
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
-    if !ok || id == "." || id == ".." {
+    if !ok {
         bail!(
             "invalid container id {id:?}: only letters, digits and '_', '+', '-', '.' are allowed"
         );
+    }
+    // rootlessrt's own entries in the state root (.rlrt, .lock) start with
+    // a dot: no container may be named like them.
+    if id.starts_with('.') {
+        bail!("invalid container id {id:?}: ids starting with '.' are reserved");
     }
     Ok(())
 }
@@ -280,7 +285,19 @@ mod tests {
             assert!(validate_id(good).is_ok(), "{good}");
         }
         let long = "x".repeat(1000);
-        for bad in ["", ".", "..", "../x", "a/b", "a b", "é", long.as_str()] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            "a b",
+            "é",
+            ".rlrt",
+            ".lock",
+            ".x",
+            long.as_str(),
+        ] {
             let e = validate_id(bad).unwrap_err().to_string();
             assert!(!e.contains('\n'), "{e}");
         }

@@ -99,6 +99,7 @@ pub fn fakeroot_main(args: &[OsString]) -> i32 {
         init: false,
         pre_exec: None,
         stat_shim: false,
+        workload_caps: None,
     };
     let cmd = args[0].to_string_lossy();
     match run_then_exit(&cfg, &argv, &env) {

@@ -14,37 +14,34 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 const PATH_MAX: usize = 4096;
 
-/// A tracee path made usable by the tracer (NUL-terminated). `path` works
-/// anywhere (xattr, chown); stat goes through `(at, path[rel..])`, which
-/// skips the walk through /proc when we hold a copy of the tracee's dirfd.
+/// A file named by a tracee, resolved once, as the tracee would see it
+/// (`FsView::resolve`): every later operation (stat, chown, the owner
+/// xattr) goes to this very object, never through the name again, so a
+/// tracee cannot swap what the tracer checks for what it changes.
 pub struct Resolved {
+    /// The object itself: an O_PATH fd from openat2, or a copy of the
+    /// tracee's own fd (an fd-taking call, AT_EMPTY_PATH).
+    fd: OwnedFd,
+    /// `/proc/self/fd/N` of `fd`, NUL-terminated, for the calls that only
+    /// take a path (xattrs). The kernel lands on the object itself, a
+    /// symlink included, without following it further.
     pub path: Vec<u8>,
-    pub follow: bool,
-    at: i32,
-    rel: usize,
-    _fd: Option<OwnedFd>,
 }
 
 impl Resolved {
-    pub fn plain(path: Vec<u8>, follow: bool) -> Resolved {
-        Resolved {
-            path,
-            follow,
-            at: libc::AT_FDCWD,
-            rel: 0,
-            _fd: None,
-        }
+    pub fn of(fd: OwnedFd) -> Resolved {
+        let mut path = format!("/proc/self/fd/{}", fd.as_raw_fd()).into_bytes();
+        path.push(0);
+        Resolved { fd, path }
     }
 
-    /// (dirfd, NUL-terminated name, AT_EMPTY_PATH if the name is empty) for an *at call.
+    pub fn fd(&self) -> i32 {
+        self.fd.as_raw_fd()
+    }
+
+    /// (dirfd, name, flags) naming the object itself for an *at call.
     pub(crate) fn at(&self) -> (i32, *const libc::c_char, i32) {
-        let name = &self.path[self.rel..];
-        let empty = if name.len() <= 1 {
-            libc::AT_EMPTY_PATH
-        } else {
-            0
-        };
-        (self.at, name.as_ptr().cast(), empty)
+        (self.fd(), c"".as_ptr(), libc::AT_EMPTY_PATH)
     }
 }
 
@@ -62,20 +59,30 @@ pub fn forget(tid: i32) {
     pidfds().remove(&tid);
 }
 
+/// Every cached pidfd (the fd budget, mem.rs).
+pub fn forget_all() {
+    pidfds().clear();
+}
+
 fn pidfd_of(via: Via, tid: i32) -> Option<(Arc<OwnedFd>, bool)> {
     if let Some(p) = pidfds().get(&tid) {
         return Some((p.clone(), false));
     }
     const PIDFD_THREAD: libc::c_long = libc::O_EXCL as libc::c_long; // 6.9
                                                                      // SAFETY: pidfd_open takes a pid and flags; a new fd or -1.
-    let mut fd = unsafe { libc::syscall(libc::SYS_pidfd_open, tid, PIDFD_THREAD) };
-    if fd < 0 {
-        // SAFETY: as above (a thread-group leader works without PIDFD_THREAD).
-        fd = unsafe { libc::syscall(libc::SYS_pidfd_open, tid, 0) };
-    }
-    if fd < 0 {
-        return None;
-    }
+    let open = || {
+        let mut fd = unsafe { libc::syscall(libc::SYS_pidfd_open, tid, PIDFD_THREAD) };
+        if fd < 0 {
+            // SAFETY: as above (a thread-group leader works without PIDFD_THREAD).
+            fd = unsafe { libc::syscall(libc::SYS_pidfd_open, tid, 0) };
+        }
+        if fd < 0 {
+            Err(errno())
+        } else {
+            Ok(fd)
+        }
+    };
+    let fd = mem::retry_on_emfile(open).ok()?;
     // SAFETY: a fresh fd we own.
     let fd = Arc::new(unsafe { OwnedFd::from_raw_fd(fd as i32) });
     if let Via::Notify { fd: l, id } = via {
@@ -85,7 +92,7 @@ fn pidfd_of(via: Via, tid: i32) -> Option<(Arc<OwnedFd>, bool)> {
         }
     }
     let mut all = pidfds();
-    if all.len() >= mem::CACHED {
+    if all.len() >= mem::cached_max() {
         all.clear(); // dead tids nobody saw exit (untraced callers of the listener engine)
     }
     all.insert(tid, fd.clone());
@@ -109,6 +116,8 @@ fn tracee_fd(via: Via, tid: i32, fd: i32) -> Result<Option<OwnedFd>, i32> {
             libc::EBADF => return Err(libc::EBADF),
             // A stale cached pidfd (the thread exited): once more, fresh.
             libc::ESRCH if !fresh => forget(tid),
+            // Out of fds: once more, with the caches emptied.
+            libc::EMFILE | libc::ENFILE => mem::relieve_fd_pressure(),
             _ => return Ok(None),
         }
     }
@@ -121,19 +130,12 @@ pub struct FsView {
     divergent: AtomicBool,
 }
 
-/// fstatat through a resolved path.
-pub fn do_stat(r: &Resolved, extra_flags: i32) -> Result<libc::stat, i32> {
+/// fstat of a resolved object.
+pub fn do_stat(r: &Resolved) -> Result<libc::stat, i32> {
     // SAFETY: zeroed stat is valid.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    let (at, name, empty) = r.at();
-    let flags = extra_flags
-        | empty
-        | if r.follow {
-            0
-        } else {
-            libc::AT_SYMLINK_NOFOLLOW
-        };
-    // SAFETY: `name` is NUL-terminated and lives in `r`; `at` is held open by `r`.
+    let (at, name, flags) = r.at();
+    // SAFETY: `name` is a static empty string; `at` is held open by `r`.
     let rc = unsafe { libc::fstatat(at, name, &mut st, flags) };
     if rc == 0 {
         Ok(st)
@@ -145,20 +147,6 @@ pub fn do_stat(r: &Resolved, extra_flags: i32) -> Result<libc::stat, i32> {
 fn bytes_of<T>(v: &T) -> &[u8] {
     // SAFETY: T is a plain-old-data kernel struct (stat/statx); we view its bytes.
     unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>()) }
-}
-
-/// ENOENT through /proc/<tid>/fd/N means the fd does not exist: EBADF.
-pub fn fix_errno(tid: i32, dirfd: i32, e: i32) -> i32 {
-    if e == libc::ENOENT && dirfd >= 0 {
-        let p = format!("/proc/{tid}/fd/{dirfd}\0");
-        // SAFETY: zeroed stat is valid; NUL-terminated path.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: as above.
-        if unsafe { libc::lstat(p.as_ptr().cast(), &mut st) } != 0 {
-            return libc::EBADF;
-        }
-    }
-    e
 }
 
 impl FsView {
@@ -181,10 +169,21 @@ impl FsView {
     }
 
     pub fn fake_for(&self, r: &Resolved, m: &Meta) -> Fake {
-        self.owners().lookup(&r.path, r.follow, m)
+        self.owners().lookup(&r.path, m)
     }
 
-    /// Resolve (dirfd, path) as the tracee would. `empty`: the call allows an empty path (AT_EMPTY_PATH).
+    /// Resolve (dirfd, path) as the tracee would, to the object itself.
+    /// `empty`: the call allows an empty path (AT_EMPTY_PATH).
+    ///
+    /// The tracer never resolves in its own context: relative paths start
+    /// at the tracee's directory (a copy of its dirfd, or its cwd), absolute
+    /// ones at the tracee's root (ours while nothing changed roots). It
+    /// never follows a magic link (`/proc/<pid>/{exe,fd/N,cwd,root}`, which
+    /// would be ours for `/proc/self` and could reach what the tracee may
+    /// not), and it never acts on /proc, whose files describe whoever looks:
+    /// both give `mem::DENIED`, and the call then runs as the tracee's own
+    /// (the kernel checks it as usual; no fake owner is shown or kept
+    /// there).
     pub fn resolve(
         &self,
         via: Via,
@@ -194,59 +193,57 @@ impl FsView {
         follow: bool,
         empty: bool,
     ) -> Result<Resolved, i32> {
-        let base = |v: &mut Vec<u8>| -> Result<(), i32> {
-            use std::io::Write;
-            if dirfd == libc::AT_FDCWD {
-                let _ = write!(v, "/proc/{tid}/cwd");
-            } else if dirfd >= 0 {
-                let _ = write!(v, "/proc/{tid}/fd/{dirfd}");
-            } else {
-                return Err(libc::EBADF);
-            }
-            Ok(())
-        };
-        if dirfd >= 0 && (path.first() != Some(&b'/')) && (empty || !path.is_empty()) {
-            if let Some(fd) = tracee_fd(via, tid, dirfd)? {
-                use std::io::Write;
-                let mut p = Vec::with_capacity(path.len() + 32);
-                let _ = write!(p, "/proc/self/fd/{}", fd.as_raw_fd());
-                let mut rel = p.len(); // the NUL: the fd itself
-                if !path.is_empty() {
-                    p.push(b'/');
-                    rel += 1;
-                    p.extend_from_slice(path);
-                }
-                p.push(0);
-                return Ok(Resolved {
-                    path: p,
-                    follow: follow || path.is_empty(),
-                    at: fd.as_raw_fd(),
-                    rel,
-                    _fd: Some(fd),
-                });
-            }
-        }
-        let mut p = Vec::with_capacity(path.len() + 32);
         if path.is_empty() {
             if !empty {
                 return Err(libc::ENOENT);
             }
-            base(&mut p)?;
-            p.push(0);
-            return Ok(Resolved::plain(p, true));
+            // The tracee's own open file (or its cwd): what it would act on.
+            return base_dir(via, tid, dirfd).map(Resolved::of);
         }
-        if path[0] == b'/' {
+        let mut flags = libc::O_PATH | libc::O_CLOEXEC;
+        if !follow {
+            flags |= libc::O_NOFOLLOW;
+        }
+        let fd = if path[0] == b'/' {
             if self.divergent.load(Ordering::Relaxed) {
-                return resolve_in_root(tid, path, follow);
+                let root = open_path(&format!("/proc/{tid}/root"), libc::O_DIRECTORY)?;
+                openat2(root.as_raw_fd(), path, flags, RESOLVE_IN_ROOT)?
+            } else {
+                openat2(libc::AT_FDCWD, path, flags, 0)?
             }
-            p.extend_from_slice(path);
         } else {
-            base(&mut p)?;
-            p.push(b'/');
-            p.extend_from_slice(path);
+            let base = base_dir(via, tid, dirfd)?;
+            openat2(base.as_raw_fd(), path, flags, 0)?
+        };
+        if on_procfs(&fd) {
+            return Err(mem::DENIED);
         }
-        p.push(0);
-        Ok(Resolved::plain(p, follow))
+        Ok(Resolved::of(fd))
+    }
+
+    /// The directory a new entry `path` goes in, resolved as `resolve` does,
+    /// and the entry's name (NUL-terminated): where the tracer creates a
+    /// file for the tracee (a device placeholder).
+    pub fn resolve_parent(
+        &self,
+        via: Via,
+        tid: i32,
+        dirfd: i32,
+        path: &[u8],
+    ) -> Result<(Resolved, Vec<u8>), i32> {
+        let trimmed = path.strip_suffix(b"/").unwrap_or(path);
+        let (dir, name) = match trimmed.iter().rposition(|&b| b == b'/') {
+            Some(0) => (&b"/"[..], &trimmed[1..]),
+            Some(i) => (&trimmed[..i], &trimmed[i + 1..]),
+            None => (&b"."[..], trimmed),
+        };
+        if name.is_empty() || name == b"." || name == b".." {
+            return Err(mem::DENIED); // the kernel says EEXIST or ENOENT
+        }
+        let parent = self.resolve(via, tid, dirfd, dir, true, false)?;
+        let mut name = name.to_vec();
+        name.push(0);
+        Ok((parent, name))
     }
 
     /// The file a path-taking call names: `fd_call` for the fd-only forms
@@ -304,8 +301,7 @@ impl FsView {
             return Err(libc::EINVAL);
         }
         let r = self.target(via, tid, dirfd, path_ptr, flags, fd_call)?;
-        let mut st =
-            do_stat(&r, flags & libc::AT_NO_AUTOMOUNT).map_err(|e| fix_errno(tid, dirfd, e))?;
+        let mut st = do_stat(&r)?;
         let fake = self.fake_for(&r, &Meta::from_stat(&st));
         st.st_uid = fake.uid;
         st.st_gid = fake.gid;
@@ -330,19 +326,14 @@ impl FsView {
         let dirfd = dirfd as i32;
         let r = self.target(via, tid, dirfd, path_ptr, flags, false)?;
         let (at, name, empty) = r.at();
-        let kflags = (flags & !(libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW))
-            | empty
-            | if r.follow {
-                0
-            } else {
-                libc::AT_SYMLINK_NOFOLLOW
-            };
+        // The sync flags stay; the rest was the resolution's business.
+        let kflags = flags & libc::AT_STATX_SYNC_TYPE | empty;
         // SAFETY: zeroed statx is valid.
         let mut stx: libc::statx = unsafe { std::mem::zeroed() };
         // SAFETY: `name` is NUL-terminated and, like `at`, held by `r`; stx is ours.
         let rc = unsafe { libc::statx(at, name, kflags, mask | libc::STATX_BASIC_STATS, &mut stx) };
         if rc != 0 {
-            return Err(fix_errno(tid, dirfd, errno()));
+            return Err(errno());
         }
         let fake = self.fake_for(&r, &Meta::from_statx(&stx));
         if stx.stx_mask & libc::STATX_UID != 0 {
@@ -360,51 +351,83 @@ impl FsView {
     }
 }
 
-/// Absolute path of a tracee whose root may differ from ours: openat2(RESOLVE_IN_ROOT).
-fn resolve_in_root(tid: i32, path: &[u8], follow: bool) -> Result<Resolved, i32> {
-    let root = format!("/proc/{tid}/root\0");
-    // SAFETY: NUL-terminated path.
-    let rfd = unsafe {
-        libc::open(
-            root.as_ptr().cast(),
-            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
-    if rfd < 0 {
-        return Err(errno());
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_IN_ROOT: u64 = 0x10;
+
+/// openat2(dirfd, path, {flags, 0, resolve | RESOLVE_NO_MAGICLINKS}).
+/// ELOOP (a magic link, or a real loop, which the kernel reports again) is
+/// `mem::DENIED`: the tracee's own call does it.
+fn openat2(dirfd: i32, path: &[u8], flags: i32, resolve: u64) -> Result<OwnedFd, i32> {
+    if path.len() >= PATH_MAX {
+        return Err(libc::ENAMETOOLONG);
     }
-    // SAFETY: rfd is a fresh fd we own.
-    let _root = unsafe { OwnedFd::from_raw_fd(rfd) };
-    let mut p = path.to_vec();
+    let mut p = Vec::with_capacity(path.len() + 1);
+    p.extend_from_slice(path);
     p.push(0);
     // struct open_how { u64 flags; u64 mode; u64 resolve; }
-    let how: [u64; 3] = [
-        (libc::O_PATH | libc::O_CLOEXEC | if follow { 0 } else { libc::O_NOFOLLOW }) as u64,
-        0,
-        libc::RESOLVE_IN_ROOT,
-    ];
-    // SAFETY: `how` has the layout of struct open_how; the path is NUL-terminated.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            rfd,
-            p.as_ptr(),
-            how.as_ptr(),
-            std::mem::size_of_val(&how),
-        )
+    let how: [u64; 3] = [flags as u64, 0, resolve | RESOLVE_NO_MAGICLINKS];
+    let open = || {
+        // SAFETY: `how` has the layout of struct open_how; the path is NUL-terminated.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dirfd,
+                p.as_ptr(),
+                how.as_ptr(),
+                std::mem::size_of_val(&how),
+            )
+        };
+        if fd < 0 {
+            Err(errno())
+        } else {
+            // SAFETY: a fresh fd we own.
+            Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+        }
     };
-    if fd < 0 {
-        return Err(errno());
-    }
-    // SAFETY: fresh fd.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    let mut path = format!("/proc/self/fd/{}", fd.as_raw_fd()).into_bytes();
-    path.push(0);
-    Ok(Resolved {
-        path,
-        follow: true,
-        at: libc::AT_FDCWD,
-        rel: 0,
-        _fd: Some(fd),
+    mem::retry_on_emfile(open).map_err(|e| match e {
+        libc::ELOOP => mem::DENIED,
+        e => e,
     })
+}
+
+/// open(path, O_PATH | extra) of one of the tracee's own /proc links.
+pub(crate) fn open_path(path: &str, extra: i32) -> Result<OwnedFd, i32> {
+    let p = std::ffi::CString::new(path).map_err(|_| libc::EINVAL)?;
+    mem::retry_on_emfile(|| {
+        // SAFETY: NUL-terminated path.
+        let fd = unsafe { libc::open(p.as_ptr(), libc::O_PATH | libc::O_CLOEXEC | extra) };
+        if fd < 0 {
+            Err(errno())
+        } else {
+            // SAFETY: a fresh fd we own.
+            Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        }
+    })
+}
+
+/// Where the tracee's relative paths start: a copy of its `dirfd`, or its
+/// cwd for AT_FDCWD. Reaching them through /proc/<tid>/ follows the
+/// tracee's own magic links, which is what the tracee itself uses.
+fn base_dir(via: Via, tid: i32, dirfd: i32) -> Result<OwnedFd, i32> {
+    if dirfd == libc::AT_FDCWD {
+        return open_path(&format!("/proc/{tid}/cwd"), 0);
+    }
+    if dirfd < 0 {
+        return Err(libc::EBADF);
+    }
+    match tracee_fd(via, tid, dirfd)? {
+        Some(fd) => Ok(fd),
+        None => open_path(&format!("/proc/{tid}/fd/{dirfd}"), 0).map_err(|e| match e {
+            libc::ENOENT => libc::EBADF,
+            e => e,
+        }),
+    }
+}
+
+/// Whether `fd` is on a proc file system.
+fn on_procfs(fd: &OwnedFd) -> bool {
+    // SAFETY: zeroed statfs is valid; fstatfs on our fd.
+    let mut sf: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe { libc::fstatfs(fd.as_raw_fd(), &mut sf) == 0 && sf.f_type == libc::PROC_SUPER_MAGIC }
 }

@@ -3,8 +3,8 @@
 
 use crate::arch::Regs;
 use crate::creds::{cap_valid_mask, Creds, CAP_CHOWN, CAP_MKNOD};
-use crate::fsview::{do_stat, fix_errno, Resolved};
-use crate::mem;
+use crate::fsview::{do_stat, Resolved};
+use crate::mem::{self, Via};
 use crate::owners::{errno, Meta};
 use crate::syscalls::{Row, Sys};
 use crate::tracer::{Action, Pending, Tracer};
@@ -181,6 +181,33 @@ impl Tracer {
                 self.fs.set_divergent();
                 Action::Native
             }
+            Sys::Clone => self.clone_flags(tid, regs),
+        }
+    }
+
+    /// clone with a watched flag (`Sys::Clone`): a new mount or user
+    /// namespace is noted like unshare; `CLONE_UNTRACED` from a traced
+    /// process would give it an untraced child, which would start with the
+    /// default credentials (fake root): the flag is dropped at a ptrace stop,
+    /// and refused in a notification, whose arguments cannot be changed.
+    fn clone_flags(&mut self, tid: i32, regs: &mut Regs) -> Action {
+        let flags = regs.arg(0);
+        if flags & (libc::CLONE_NEWNS | libc::CLONE_NEWUSER) as u64 != 0 {
+            self.fs.set_divergent();
+        }
+        let untraced = libc::CLONE_UNTRACED as u64;
+        if flags & untraced == 0 {
+            return Action::Native;
+        }
+        match self.via {
+            Via::Tracer => {
+                regs.set_arg(0, flags & !untraced);
+                Action::Rewritten
+            }
+            // Adopted, hence traced: its child would not be.
+            Via::Notify { .. } if self.threads.contains_key(&tid) => ret(Err(libc::EPERM)),
+            // Never traced: its children have the default credentials anyway.
+            Via::Notify { .. } => Action::Native,
         }
     }
 
@@ -305,9 +332,9 @@ impl Tracer {
         let full = self.mode == Mode::Full;
         let mut before = None;
         if full || !privileged {
-            let st = match do_stat(&r, 0) {
+            let st = match do_stat(&r) {
                 Ok(st) => st,
-                Err(e) => return ret(Err(fix_errno(tid, dirfd, e))),
+                Err(e) => return ret(Err(e)),
             };
             let m = Meta::from_stat(&st);
             let cur = self.fs.fake_for(&r, &m);
@@ -324,24 +351,17 @@ impl Tracer {
             before = Some((m, cur));
         }
         let real = |v: u32| if v == NONE { NONE } else { 0 };
-        let cflags = if r.follow {
-            0
-        } else {
-            libc::AT_SYMLINK_NOFOLLOW
-        };
-        // Relative to the caller's fd where there is one (fchown: the fd
-        // itself), not through the /proc/self/fd/N path: one lookup less.
-        let (at, name, empty) = r.at();
-        // SAFETY: `name` is NUL-terminated and lives in `r`, which holds `at` open.
-        let rc = unsafe { libc::fchownat(at, name, real(uid), real(gid), cflags | empty) };
+        let (at, name, flags) = r.at();
+        // SAFETY: `name` is a static empty string; `r` holds `at` open.
+        let rc = unsafe { libc::fchownat(at, name, real(uid), real(gid), flags) };
         if rc != 0 {
-            return ret(Err(fix_errno(tid, dirfd, errno())));
+            return ret(Err(errno()));
         }
         if let (true, Some((m, cur))) = (full, before) {
             let nu = if uid == NONE { cur.uid } else { uid };
             let ng = if gid == NONE { cur.gid } else { gid };
             if (nu, ng) != (cur.uid, cur.gid) {
-                self.fs.owners().set_owner(&r.path, r.follow, &m, nu, ng);
+                self.fs.owners().set_owner(&r.path, &m, nu, ng);
             }
         }
         Action::Skip(0)
@@ -400,13 +420,13 @@ impl Tracer {
             let Ok(r) = self.fs.resolve(self.via, tid, dirfd, &path, false, false) else {
                 return;
             };
-            let Ok(st) = do_stat(&r, 0) else { return };
+            let Ok(st) = do_stat(&r) else { return };
             let m = Meta::from_stat(&st);
             self.fs.owners().add_device(&r.path, &m, kind, rdev);
             let c = self.creds(tid);
             let (u, g) = (c.fsuid, c.fsgid);
             if self.mode == Mode::Full && (u, g) != (0, 0) {
-                self.fs.owners().set_owner(&r.path, false, &m, u, g);
+                self.fs.owners().set_owner(&r.path, &m, u, g);
             }
         }
     }
@@ -441,7 +461,7 @@ impl Tracer {
             Ok(r) => r,
             Err(e) => return ret(Err(e)),
         };
-        self.list_visible(tid, dirfd, &r, list, size)
+        self.list_visible(tid, &r, list, size)
     }
 
     /// listxattrat(dirfd, path, at_flags, list, size) (Linux 6.13).
@@ -464,22 +484,17 @@ impl Tracer {
             Ok(r) => r,
             Err(e) => return ret(Err(e)),
         };
-        self.list_visible(tid, dirfd as i32, &r, list, size)
+        self.list_visible(tid, &r, list, size)
     }
 
     /// The attribute names of `r` without ours, written to the tracee's `list`.
-    fn list_visible(&mut self, tid: i32, dirfd: i32, r: &Resolved, list: u64, size: u64) -> Action {
+    fn list_visible(&mut self, tid: i32, r: &Resolved, list: u64, size: u64) -> Action {
         let mut buf = vec![0u8; 65536];
-        // SAFETY: NUL-terminated path; buf is ours.
-        let n = unsafe {
-            if r.follow {
-                libc::listxattr(r.path.as_ptr().cast(), buf.as_mut_ptr().cast(), buf.len())
-            } else {
-                libc::llistxattr(r.path.as_ptr().cast(), buf.as_mut_ptr().cast(), buf.len())
-            }
-        };
+        // SAFETY: NUL-terminated path of our own fd (the object itself); buf is ours.
+        let n =
+            unsafe { libc::listxattr(r.path.as_ptr().cast(), buf.as_mut_ptr().cast(), buf.len()) };
         if n < 0 {
-            return ret(Err(fix_errno(tid, dirfd, errno())));
+            return ret(Err(errno()));
         }
         let mut out = Vec::with_capacity(n as usize);
         for name in buf[..n as usize].split_inclusive(|&b| b == 0) {
@@ -500,10 +515,10 @@ impl Tracer {
     /// PTRACE_EVENT_EXEC: apply set-user-ID / set-group-ID and the capability rules,
     /// then rewrite the auxiliary vector's AT_*UID/AT_*GID/AT_SECURE.
     pub fn exec_event(&mut self, tid: i32) {
-        let exe = format!("/proc/{tid}/exe\0").into_bytes();
-        let r = Resolved::plain(exe, true);
+        // What the kernel just exec'd, through the tracee's own link.
+        let exe = crate::fsview::open_path(&format!("/proc/{tid}/exe"), 0).map(Resolved::of);
         let (mut su, mut sg) = (None, None);
-        if let Ok(st) = do_stat(&r, 0) {
+        if let Some((r, st)) = exe.ok().and_then(|r| do_stat(&r).ok().map(|st| (r, st))) {
             if st.st_mode & (libc::S_ISUID | libc::S_ISGID) != 0
                 && !self.creds(tid).nnp
                 && !nosuid(&r.path)

@@ -128,6 +128,41 @@ impl CapSets {
     }
 }
 
+impl CapSets {
+    /// Makes these the calling thread's real capability sets: the bounding
+    /// set first (a drop needs CAP_SETPCAP, which capset may then take
+    /// away), then effective, permitted and inheritable; ambient
+    /// capabilities leave with the permitted ones. Syscalls only, for the
+    /// child between fork and exec (`creds::cap_valid_mask` is read before
+    /// the fork).
+    pub(crate) fn apply_to_self(&self) -> Result<(), i32> {
+        let errno = || {
+            std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EPERM)
+        };
+        let valid = creds::cap_valid_mask();
+        for cap in 0..64u64 {
+            if valid & (1 << cap) == 0 || self.bounding & (1 << cap) != 0 {
+                continue;
+            }
+            // SAFETY: plain prctl on ourselves.
+            if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) } != 0 {
+                return Err(errno());
+            }
+        }
+        let hdr = [0x2008_0522u32, 0];
+        let (lo, hi) = (|m: u64| m as u32, |m: u64| (m >> 32) as u32);
+        let (e, p, i) = (self.effective, self.permitted, self.inheritable);
+        let data = [lo(e), lo(p), lo(i), hi(e), hi(p), hi(i)];
+        // SAFETY: a V3 header and two data structs owned by us.
+        if unsafe { libc::syscall(libc::SYS_capset, hdr.as_ptr(), data.as_ptr()) } != 0 {
+            return Err(errno());
+        }
+        Ok(())
+    }
+}
+
 /// Runs in the workload's child process after the tracer's own filter is in
 /// place and just before `execve`; an `Err(errno)` aborts the exec. The
 /// runtime loads the container's own seccomp profile here: loaded earlier,
@@ -155,6 +190,11 @@ pub struct Config {
     /// into the workload when the container's /dev is its own tmpfs
     /// (preload.rs).
     pub stat_shim: bool,
+    /// The workload's real capabilities, when the tracer was given more
+    /// (CAP_SYS_PTRACE, to trace non-dumpable processes; CAP_SETPCAP, to
+    /// drop them again): its child takes exactly these before it installs
+    /// any filter.
+    pub workload_caps: Option<CapSets>,
 }
 
 #[derive(Debug)]

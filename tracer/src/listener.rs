@@ -25,7 +25,7 @@
 
 use crate::arch::Regs;
 use crate::creds::CAP_CHOWN;
-use crate::fsview::{do_stat, fix_errno};
+use crate::fsview::do_stat;
 use crate::mem::{self, Via};
 use crate::notify::{self, Notif};
 use crate::owners::errno;
@@ -212,7 +212,7 @@ impl Tracer {
             Action::Skip(v) if v == -(mem::DENIED as i64) => Err(mem::DENIED),
             Action::Skip(v) if (-4095..0).contains(&v) => Err(-v as i32),
             Action::Skip(v) => Ok(v),
-            Action::Native => Err(mem::DENIED),
+            Action::Native | Action::Rewritten => Err(mem::DENIED),
             Action::NativeWithExit => self.mknod_placeholder(tid, &regs, &row),
         };
         self.via = Via::Tracer;
@@ -256,7 +256,7 @@ impl Tracer {
         let Ok(r) = self.fs.target(via, tid, dirfd, path, flags, false) else {
             return false;
         };
-        match do_stat(&r, 0) {
+        match do_stat(&r) {
             Ok(st) => {
                 st.st_mode & libc::S_ISUID != 0
                     || st.st_mode & (libc::S_ISGID | libc::S_IXGRP)
@@ -328,8 +328,8 @@ impl Tracer {
             Some(Pending::Mknod { path, .. }) => path.clone(),
             _ => return Err(mem::DENIED),
         };
-        let r = match self.fs.resolve(self.via, tid, dirfd, &path, false, false) {
-            Ok(r) => r,
+        let (parent, name) = match self.fs.resolve_parent(self.via, tid, dirfd, &path) {
+            Ok(p) => p,
             Err(e) => {
                 self.finish_pending(tid, -1);
                 return Err(e);
@@ -337,13 +337,9 @@ impl Tracer {
         };
         let umask = status_field(tid, "Umask", 8).unwrap_or(0o022);
         let mode = regs.arg(pi + 1) as u32 & !umask;
-        // SAFETY: a NUL-terminated path we own.
-        let rc = unsafe { libc::mknodat(libc::AT_FDCWD, r.path.as_ptr().cast(), mode, 0) };
-        let result = if rc == 0 {
-            Ok(0)
-        } else {
-            Err(fix_errno(tid, dirfd, errno()))
-        };
+        // SAFETY: a NUL-terminated name in the directory `parent` holds open.
+        let rc = unsafe { libc::mknodat(parent.fd(), name.as_ptr().cast(), mode, 0) };
+        let result = if rc == 0 { Ok(0) } else { Err(errno()) };
         self.finish_pending(tid, if rc == 0 { 0 } else { -1 });
         result
     }

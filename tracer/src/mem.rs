@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
 /// Who is asking.
@@ -27,8 +27,38 @@ pub const DENIED: i32 = i32::MAX;
 /// process_vm_readv/writev, which check on every call. A file is bound to an
 /// address space, not to a tid, so the ptrace loop forgets a tid when it
 /// execs or exits (`forget`).
-/// At most this many cached mem files (and pidfds, fsview.rs).
-pub const CACHED: usize = 256;
+/// At most this many cached mem files (and pidfds, fsview.rs): the fd
+/// budget (`set_fd_budget`).
+static CACHED: AtomicUsize = AtomicUsize::new(256);
+
+pub fn cached_max() -> usize {
+    CACHED.load(Ordering::Relaxed)
+}
+
+/// Fits both caches in the tracer's `RLIMIT_NOFILE` (the container's, which
+/// may be low): each gets a quarter of what is left after a reserve for
+/// the tracer's own fds and those of one operation, between 4 and 256.
+pub fn set_fd_budget(nofile: u64) {
+    let n = (nofile.saturating_sub(48) / 4).clamp(4, 256);
+    CACHED.store(n as usize, Ordering::Relaxed);
+}
+
+/// Out of fds (EMFILE/ENFILE): every cached fd goes (the caches refill).
+pub fn relieve_fd_pressure() {
+    mem_files().clear();
+    crate::fsview::forget_all();
+}
+
+/// Runs `open` once more after freeing the cached fds when it ran out of them.
+pub fn retry_on_emfile<T>(mut open: impl FnMut() -> Result<T, i32>) -> Result<T, i32> {
+    match open() {
+        Err(libc::EMFILE) | Err(libc::ENFILE) => {
+            relieve_fd_pressure();
+            open()
+        }
+        r => r,
+    }
+}
 
 static MEM_FILES: LazyLock<Mutex<HashMap<i32, Arc<File>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
@@ -47,23 +77,23 @@ fn mem_file(fd: i32, id: u64, tid: i32) -> Result<(Arc<File>, bool), i32> {
     if let Some(f) = mem_files().get(&tid) {
         return Ok((f.clone(), false));
     }
-    if mem_files().len() >= CACHED {
+    if mem_files().len() >= cached_max() {
         // Under the listener engine most callers are never traced, so their
         // exits go unseen: keep the cache (and our fd count) bounded.
         mem_files().clear();
     }
-    let f = match File::options()
-        .read(true)
-        .write(true)
-        .open(format!("/proc/{tid}/mem"))
-    {
+    let open = || {
+        File::options()
+            .read(true)
+            .write(true)
+            .open(format!("/proc/{tid}/mem"))
+            .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
+    };
+    let f = match retry_on_emfile(open) {
         Ok(f) => Arc::new(f),
-        Err(e) => {
-            return Err(match e.raw_os_error() {
-                Some(libc::EACCES) | Some(libc::EPERM) => DENIED,
-                _ => libc::ESRCH,
-            })
-        }
+        Err(libc::EACCES) | Err(libc::EPERM) => return Err(DENIED),
+        Err(libc::EMFILE) | Err(libc::ENFILE) => return Err(libc::EMFILE),
+        Err(_) => return Err(libc::ESRCH),
     };
     // The tid may have died and been reused since the notification: only
     // trust the file if the kernel still holds our caller.

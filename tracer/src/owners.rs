@@ -85,17 +85,13 @@ pub struct Owners {
     pub shared: Option<crate::preload::OwnersMap>,
 }
 
-/// Read an xattr through a path; Ok(None) when absent.
-fn get_attr(path: &[u8], follow: bool, name: &[u8], buf: &mut [u8]) -> Result<Option<usize>, i32> {
+/// Read an xattr of the object a resolved `/proc/self/fd/N` path names
+/// (fsview.rs: the magic link lands on the object, a symlink included);
+/// Ok(None) when absent.
+fn get_attr(path: &[u8], name: &[u8], buf: &mut [u8]) -> Result<Option<usize>, i32> {
     let (p, n) = (path.as_ptr().cast(), name.as_ptr().cast());
     // SAFETY: path and name are NUL-terminated (callers guarantee), buf is ours.
-    let rc = unsafe {
-        if follow {
-            libc::getxattr(p, n, buf.as_mut_ptr().cast(), buf.len())
-        } else {
-            libc::lgetxattr(p, n, buf.as_mut_ptr().cast(), buf.len())
-        }
-    };
+    let rc = unsafe { libc::getxattr(p, n, buf.as_mut_ptr().cast(), buf.len()) };
     if rc >= 0 {
         return Ok(Some(rc as usize));
     }
@@ -105,15 +101,13 @@ fn get_attr(path: &[u8], follow: bool, name: &[u8], buf: &mut [u8]) -> Result<Op
     }
 }
 
-fn set_attr(path: &[u8], follow: bool, name: &[u8], val: Option<&[u8]>) -> Result<(), i32> {
+fn set_attr(path: &[u8], name: &[u8], val: Option<&[u8]>) -> Result<(), i32> {
     let (p, n) = (path.as_ptr().cast(), name.as_ptr().cast());
     // SAFETY: NUL-terminated path and name; val is ours.
     let rc = unsafe {
-        match (val, follow) {
-            (Some(v), true) => libc::setxattr(p, n, v.as_ptr().cast(), v.len(), 0),
-            (Some(v), false) => libc::lsetxattr(p, n, v.as_ptr().cast(), v.len(), 0),
-            (None, true) => libc::removexattr(p, n),
-            (None, false) => libc::lremovexattr(p, n),
+        match val {
+            Some(v) => libc::setxattr(p, n, v.as_ptr().cast(), v.len(), 0),
+            None => libc::removexattr(p, n),
         }
     };
     if rc == 0 || (val.is_none() && errno() == libc::ENODATA) {
@@ -152,7 +146,7 @@ impl Owners {
     }
 
     /// The fake view of an inode reached through `path` (NUL-terminated).
-    pub fn lookup(&mut self, path: &[u8], follow: bool, m: &Meta) -> Fake {
+    pub fn lookup(&mut self, path: &[u8], m: &Meta) -> Fake {
         let key = m.key();
         let mut fake = Fake {
             uid: m.uid,
@@ -175,7 +169,7 @@ impl Owners {
             _ => {
                 let mut buf = [0u8; 64];
                 let (mut uid, mut gid) = (None, None);
-                if let Ok(Some(n)) = get_attr(path, follow, xattr::NAME_C, &mut buf) {
+                if let Ok(Some(n)) = get_attr(path, xattr::NAME_C, &mut buf) {
                     match xattr::decode(&buf[..n]) {
                         Ok((u, g)) => {
                             uid = Some(u.unwrap_or(m.uid));
@@ -186,7 +180,7 @@ impl Owners {
                 }
                 let mut dev = None;
                 if m.kind() == libc::S_IFREG && m.size == 0 {
-                    if let Ok(Some(n)) = get_attr(path, follow, xattr::DEV_NAME_C, &mut buf) {
+                    if let Ok(Some(n)) = get_attr(path, xattr::DEV_NAME_C, &mut buf) {
                         dev = parse_dev(&buf[..n]);
                     }
                 }
@@ -216,7 +210,7 @@ impl Owners {
     }
 
     /// Record a new fake owner for the inode at `path` (after a successful chown).
-    pub fn set_owner(&mut self, path: &[u8], follow: bool, m: &Meta, uid: u32, gid: u32) {
+    pub fn set_owner(&mut self, path: &[u8], m: &Meta, uid: u32, gid: u32) {
         let key = m.key();
         self.cache.remove(&key);
         if self.mem.contains_key(&key) || !m.xattr_capable() {
@@ -236,7 +230,7 @@ impl Owners {
         }
         let val = xattr::encode(uid, gid);
         let val = Some(val.as_bytes()).filter(|v| !v.is_empty());
-        if let Err(e) = set_attr(path, follow, xattr::NAME_C, val) {
+        if let Err(e) = set_attr(path, xattr::NAME_C, val) {
             self.warn_once("an owner", e);
             self.remember(key, uid, gid);
         }
@@ -260,7 +254,7 @@ impl Owners {
         if self.persist {
             let c = if kind == libc::S_IFCHR { 'c' } else { 'b' };
             let v = format!("{c} {} {}", libc::major(rdev), libc::minor(rdev));
-            if let Err(e) = set_attr(path, false, xattr::DEV_NAME_C, Some(v.as_bytes())) {
+            if let Err(e) = set_attr(path, xattr::DEV_NAME_C, Some(v.as_bytes())) {
                 self.warn_once("a device number", e);
             }
         }

@@ -351,6 +351,51 @@ fn first_exec(
     }
 }
 
+/// Whether the forked child is born dumpable, for our PTRACE_SEIZE. The
+/// tracer is non-dumpable (the runtime's sealed image), and so is a child
+/// it forks until that execs; seizing it then takes CAP_SYS_PTRACE in the
+/// user namespace the tracer's image was exec'd in, which the tracer lacks
+/// when the runtime ran as root and the container has a user namespace of
+/// its own. As a container's PID 1 about to start its first process no
+/// other process exists that could trace either of us, so we may be
+/// dumpable around the fork (the flag belongs to the address space, which
+/// fork copies); elsewhere (`exec`'s tracer, beside the workload) never.
+fn seize_dumpable(cfg: &Config) -> bool {
+    // SAFETY: getpid cannot fail.
+    cfg.init && unsafe { libc::getpid() } == 1
+}
+
+fn set_dumpable(on: bool) {
+    // SAFETY: plain prctl on ourselves.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, libc::c_ulong::from(on), 0, 0, 0) };
+}
+
+/// The tracer's RLIMIT_NOFILE is the container's, which may be low: its
+/// soft limit goes up to the hard one for the tracer's caches, and their
+/// size follows what it got (mem::set_fd_budget). Returns the limits to
+/// give back to the workload's child before it execs.
+fn raise_nofile() -> libc::rlimit {
+    let mut lim = libc::rlimit {
+        rlim_cur: 1024,
+        rlim_max: 1024,
+    };
+    // SAFETY: getrlimit/setrlimit on a struct we own.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        let raised = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
+        let got = if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+            raised.rlim_cur
+        } else {
+            lim.rlim_cur
+        };
+        crate::mem::set_fd_budget(got);
+    }
+    lim
+}
+
 /// Run `f` in a child that shares our memory, on a stack of its own, and
 /// return its pid (or -1). We are suspended until it execs or exits
 /// (CLONE_VM|CLONE_VFORK, as posix_spawn does), so `f` may read our data but
@@ -400,6 +445,8 @@ fn child(
     report: i32,
     prog: Option<&Filters>,
     nnp: bool,
+    caps: Option<&CapSets>,
+    nofile: &libc::rlimit,
     pre_exec: Option<&PreExec>,
     candidates: &[CString],
     argv: &[*const libc::c_char],
@@ -421,6 +468,12 @@ fn child(
             .unwrap_or(libc::EIO)
     };
     sigs.restore_in_child();
+    // SAFETY: setrlimit with a struct we own: the workload's own limit.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, nofile) };
+    // The workload's own capabilities, before our filter would trap the calls.
+    if let Some(Err(e)) = caps.map(CapSets::apply_to_self) {
+        fail(STAGE_SECCOMP, e);
+    }
     // SAFETY: plain prctl.
     if nnp && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         fail(STAGE_SECCOMP, errno());
@@ -556,8 +609,6 @@ fn run_inner(
     if argv.is_empty() {
         return Err(Error::Config("empty command".into()));
     }
-    // SAFETY: plain prctl; makes /proc/<pid> of this process and ptrace usable.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) };
     let traced = cfg.mode != Mode::Off;
     let level = if cfg.mode == Mode::Full {
         Level::Full
@@ -574,6 +625,8 @@ fn run_inner(
     };
     let listening = listening && pair.is_some();
     let caps = cfg.caps.unwrap_or_else(CapSets::current);
+    crate::creds::cap_valid_mask(); // read now: the child cannot
+    let nofile = raise_nofile();
     let initial = Creds::new(
         cfg.creds.uid,
         cfg.creds.gid,
@@ -648,6 +701,8 @@ fn run_inner(
             rep_w,
             prog.as_ref(),
             cfg.no_new_privs,
+            cfg.workload_caps.as_ref(),
+            &nofile,
             cfg.pre_exec.as_ref(),
             &candidates,
             &argv_p,
@@ -656,10 +711,17 @@ fn run_inner(
         )
     };
     let pid = if first == FirstExec::Fork {
+        let dumpable = seize_dumpable(cfg);
+        if dumpable {
+            set_dumpable(true);
+        }
         // SAFETY: fork; the child only runs `child` (async-signal-safe) and execs or exits.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
             start();
+        }
+        if dumpable {
+            set_dumpable(false);
         }
         pid
     } else {

@@ -1,7 +1,9 @@
 //! The classic-BPF seccomp filter installed in the workload before it execs.
 
 use crate::notify::RET_USER_NOTIF;
-use crate::syscalls::{ArchTable, Entry, Level, Sys, EXEC_BYPASS_FD, SECCOMP_BYPASS};
+use crate::syscalls::{
+    ArchTable, Entry, Level, Sys, CLONE_WATCHED, EXEC_BYPASS_FD, SECCOMP_BYPASS,
+};
 
 pub const TAG: u32 = 0x5254;
 const RET_TRACE: u32 = 0x7ff0_0000;
@@ -239,6 +241,8 @@ pub fn build_with(
                 stmt(RET_K, RET_ALLOW),
                 stmt(RET_K, action),
             ])
+        } else if let Some((arg, bits)) = r.only_bits {
+            only_with_bits(arg, bits, action)
         } else if let Some((arg, bits)) = r.bypass {
             // statx: allowed with the bits in the argument, else trapped.
             Leaf::Block(vec![
@@ -262,23 +266,49 @@ pub fn build_with(
         native.extend(table.exec.iter().map(|&nr| (nr, Leaf::Ret(RET_USER_NOTIF))));
     }
     native.push((table.io_uring_setup, Leaf::Ret(enosys)));
+    native.push((table.clone3, Leaf::Ret(enosys)));
     p.extend(switch(native, RET_ALLOW));
-    let enosys_for = |nrs: &mut dyn Iterator<Item = u32>| {
-        let mut cases: Vec<_> = nrs.map(|nr| (nr, Leaf::Ret(enosys))).collect();
+    // Not emulated: ENOSYS for the trapped calls (clone only with a watched flag).
+    let enosys_for = |cases: Vec<(u32, Leaf)>| {
+        let mut cases = cases;
         cases.push((table.io_uring_setup, Leaf::Ret(enosys)));
         switch(cases, RET_ALLOW)
     };
     if let Some(at) = ja_x32 {
         p[at].k = (p.len() - at - 1) as u32;
         p.push(stmt(AND_K, !table.x32_bit));
-        p.extend(enosys_for(&mut table.rows_for(level).map(|r| r.nr)));
+        let cases = table.rows_for(level).map(|r| match r.only_bits {
+            Some((arg, bits)) => (r.nr, only_with_bits(arg, bits, enosys)),
+            None => (r.nr, Leaf::Ret(enosys)),
+        });
+        let mut cases: Vec<_> = cases.collect();
+        cases.push((table.clone3, Leaf::Ret(enosys)));
+        p.extend(enosys_for(cases));
     }
     p[ja_compat].k = (p.len() - ja_compat - 1) as u32;
     p.push(jump(JEQ_K, table.compat_arch, 1, 0));
     p.push(stmt(RET_K, RET_ALLOW)); // unknown architecture: untouched
     p.push(stmt(LD_W_ABS, OFF_NR));
-    p.extend(enosys_for(&mut table.compat_enosys.iter().copied()));
+    let (clone, clone3) = table.compat_clone;
+    let mut cases: Vec<_> = table
+        .compat_enosys
+        .iter()
+        .map(|&nr| (nr, Leaf::Ret(enosys)))
+        .collect();
+    cases.push((clone, only_with_bits(0, CLONE_WATCHED, enosys)));
+    cases.push((clone3, Leaf::Ret(enosys)));
+    p.extend(enosys_for(cases));
     p
+}
+
+/// `action` when the low half of argument `arg` has any of `bits`, else allowed.
+fn only_with_bits(arg: u8, bits: u32, action: u32) -> Leaf {
+    Leaf::Block(vec![
+        stmt(LD_W_ABS, arg_lo(arg)),
+        jump(JSET_K, bits, 0, 1),
+        stmt(RET_K, action),
+        stmt(RET_K, RET_ALLOW),
+    ])
 }
 
 /// Allowed when the owner argument `u` and the group argument `g` are both
@@ -508,9 +538,14 @@ mod tests {
                         Some(r) if route == Route::Answers && r.entry == Entry::Answer => {
                             RET_USER_NOTIF
                         }
+                        Some(r) if r.only_bits.is_some_and(|(_, b)| arg0 as u32 & b == 0) => {
+                            RET_ALLOW
+                        }
                         Some(_) => trace,
                         None if route == Route::Listener && t.exec.contains(&nr) => RET_USER_NOTIF,
-                        None if nr == t.io_uring_setup => RET_ERRNO | libc::ENOSYS as u32,
+                        None if nr == t.io_uring_setup || nr == t.clone3 => {
+                            RET_ERRNO | libc::ENOSYS as u32
+                        }
                         None => RET_ALLOW,
                     };
                     let got = run(&p, t.audit_arch, nr, arg0);
@@ -520,7 +555,10 @@ mod tests {
                         assert_eq!(run(&p, t.audit_arch, nr, bypass), RET_ALLOW);
                     }
                     let enosys = RET_ERRNO | libc::ENOSYS as u32;
-                    let compat = if t.compat_enosys.contains(&nr) || nr == t.io_uring_setup {
+                    let compat = if t.compat_enosys.contains(&nr)
+                        || nr == t.io_uring_setup
+                        || nr == t.compat_clone.1
+                    {
                         enosys
                     } else {
                         RET_ALLOW
@@ -529,9 +567,14 @@ mod tests {
                     if t.x32_bit != 0 {
                         // Under a listener x32 takes the native path (answered
                         // ENOSYS there); otherwise the filter says ENOSYS.
+                        let unwatched = row
+                            .and_then(|r| r.only_bits)
+                            .is_some_and(|(_, b)| arg0 as u32 & b == 0);
                         let x32 = if route.listener() {
                             want
-                        } else if row.is_some() || nr == t.io_uring_setup {
+                        } else if unwatched {
+                            RET_ALLOW
+                        } else if row.is_some() || nr == t.io_uring_setup || nr == t.clone3 {
                             enosys
                         } else {
                             RET_ALLOW
@@ -550,6 +593,45 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// clone: trapped with a watched flag only, clone3 never runs; the same
+    /// for the compat ABI (ENOSYS: not emulated there).
+    fn clone_flags(t: &ArchTable) {
+        let clone = t.rows.iter().find(|r| r.sys == Sys::Clone).unwrap().nr;
+        let enosys = RET_ERRNO | libc::ENOSYS as u32;
+        let fork = (libc::CLONE_CHILD_SETTID | libc::CLONE_CHILD_CLEARTID | libc::SIGCHLD) as u64;
+        let thread = (libc::CLONE_VM | libc::CLONE_THREAD | libc::CLONE_SIGHAND) as u64;
+        for route in [Route::Ptrace, Route::Answers, Route::Listener] {
+            let p = build(t, Level::Full, route);
+            let trace = if route.listener() {
+                RET_USER_NOTIF
+            } else {
+                RET_TRACE | TAG
+            };
+            let a = t.audit_arch;
+            for flags in [fork, thread, libc::CLONE_VFORK as u64] {
+                assert_eq!(run(&p, a, clone, flags), RET_ALLOW);
+                assert_eq!(run(&p, t.compat_arch, t.compat_clone.0, flags), RET_ALLOW);
+            }
+            for bit in [libc::CLONE_UNTRACED, libc::CLONE_NEWNS, libc::CLONE_NEWUSER] {
+                let flags = fork | bit as u64;
+                assert_eq!(run(&p, a, clone, flags), trace, "{route:?} {bit:#x}");
+                assert_eq!(run(&p, t.compat_arch, t.compat_clone.0, flags), enosys);
+            }
+            assert_eq!(run(&p, a, t.clone3, 0), enosys);
+            assert_eq!(run(&p, t.compat_arch, t.compat_clone.1, 0), enosys);
+        }
+    }
+
+    #[test]
+    fn clone_x86_64() {
+        clone_flags(&x86_64::TABLE);
+    }
+
+    #[test]
+    fn clone_aarch64() {
+        clone_flags(&aarch64::TABLE);
     }
 
     /// root_chown: chown calls that leave root's owner and group run, the rest

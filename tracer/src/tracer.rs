@@ -45,6 +45,8 @@ pub enum Action {
     Native,
     /// Run the (possibly rewritten) call and stop at its exit.
     NativeWithExit,
+    /// Run the call with rewritten arguments (only at a ptrace stop).
+    Rewritten,
 }
 
 /// What every tracee is seized with (auto-attach children, see exec and
@@ -299,6 +301,11 @@ impl Tracer {
             None => return arch::resume(libc::PTRACE_CONT, tid, 0),
         };
         match self.handle(tid, &mut regs, &row) {
+            // Nothing the tracer may do for the tracee (a magic link, procfs):
+            // the kernel does it, as the tracee.
+            Action::Skip(v) if v == -(crate::mem::DENIED as i64) => {
+                arch::resume(libc::PTRACE_CONT, tid, 0)
+            }
             Action::Skip(v) => {
                 if regs.skip(tid, v).is_err() {
                     return;
@@ -311,6 +318,12 @@ impl Tracer {
                     return;
                 }
                 arch::resume(libc::PTRACE_SYSCALL, tid, 0);
+            }
+            Action::Rewritten => {
+                if regs.set(tid).is_err() {
+                    return;
+                }
+                arch::resume(libc::PTRACE_CONT, tid, 0);
             }
         }
     }

@@ -1,5 +1,6 @@
 //! aarch64 syscall numbers of the trapped set (asm-generic numbering: no chown,
 //! lchown, stat, lstat or mknod; glibc uses fchownat / newfstatat / mknodat).
+use super::clone_row;
 use super::row as r;
 use super::{
     ArchTable, Entry::*, Exit, Level::*, Row, Sys::*, PRCTL_TRAPPED, STATX_BYPASS, XATTRAT_BYPASS,
@@ -34,6 +35,7 @@ pub static ROWS: &[Row] = &[
         exit: N,
         only_arg0: PRCTL_TRAPPED,
         bypass: None,
+        only_bits: None,
     },
     r(55, Fchown, Ids, DoItself, N),
     r(54, Fchownat, Ids, DoItself, N),
@@ -69,6 +71,7 @@ pub static ROWS: &[Row] = &[
     r(41, RootChange, Ids, Note, N),  // pivot_root
     r(97, RootChange, Ids, Note, N),  // unshare
     r(268, RootChange, Ids, Note, N), // setns
+    clone_row(220),
 ];
 
 /// arm32 (compat) numbers of the same calls: ENOSYS.
@@ -85,6 +88,8 @@ pub static TABLE: ArchTable = ArchTable {
     compat_enosys: ARM32_ENOSYS,
     x32_bit: 0,
     io_uring_setup: 425,
+    clone3: 435,
+    compat_clone: (120, 435),
     exec: &[221, 281],
     execveat: 281,
 };

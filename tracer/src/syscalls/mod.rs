@@ -61,7 +61,18 @@ pub enum Sys {
     /// seccomp(2) / prctl(PR_SET_SECCOMP): the workload installs its own filter; from
     /// then on the tracer checks the RET_TRACE tag of every stop. Runs natively.
     SeccompInstall,
+    /// clone(2), trapped only with one of `CLONE_WATCHED`'s flags: a traced
+    /// process must not make an untraced child (`CLONE_UNTRACED`: it would
+    /// start with the default credentials, fake root), and a new mount or
+    /// user namespace changes how paths resolve (as `RootChange`). clone3
+    /// hides its flags in memory, where a filter cannot look: it gets ENOSYS
+    /// and the C library falls back to clone (as Docker's default profile does).
+    Clone,
 }
+
+/// The clone flags that send clone(2) to the tracer.
+pub const CLONE_WATCHED: u32 =
+    (libc::CLONE_UNTRACED | libc::CLONE_NEWNS | libc::CLONE_NEWUSER) as u32;
 
 impl Sys {
     /// The chown family: the indices of the owner and group arguments.
@@ -122,6 +133,9 @@ pub struct Row {
     /// (argument index, bits): the call runs untrapped when the low half of
     /// that argument has any of the bits (statx from the in-process stat shim).
     pub bypass: Option<(u8, u32)>,
+    /// (argument index, bits): the call is trapped only when the low half of
+    /// that argument has any of the bits (clone's flags).
+    pub only_bits: Option<(u8, u32)>,
 }
 
 pub const PRCTL_TRAPPED: &[u32] = &[
@@ -146,6 +160,15 @@ pub const fn row(nr: u32, sys: Sys, level: Level, entry: Entry, exit: Exit) -> R
         exit,
         only_arg0: &[],
         bypass: None,
+        only_bits: None,
+    }
+}
+
+/// clone(flags, ...): trapped with one of `CLONE_WATCHED`.
+pub const fn clone_row(nr: u32) -> Row {
+    Row {
+        only_bits: Some((0, CLONE_WATCHED)),
+        ..row(nr, Sys::Clone, Level::Ids, Entry::Filter, Exit::None)
     }
 }
 
@@ -168,6 +191,11 @@ pub struct ArchTable {
     /// x86_64 only: the x32 bit; trapped numbers with it set return ENOSYS.
     pub x32_bit: u32,
     pub io_uring_setup: u32,
+    /// clone3: ENOSYS (see `Sys::Clone`).
+    pub clone3: u32,
+    /// clone and clone3 of the compat ABI: ENOSYS with a watched flag, and
+    /// always, as the native ones.
+    pub compat_clone: (u32, u32),
     /// execve, execveat: trapped only by the listener engine.
     pub exec: &'static [u32],
     /// execveat, which the listener engine lets through with the dirfd
@@ -234,11 +262,14 @@ mod tests {
             if r.bypass.is_some() {
                 assert!(matches!(r.sys, Sys::Statx | Sys::Getxattrat) && r.only_arg0.is_empty());
             }
+            assert_eq!(r.only_bits.is_some(), r.sys == Sys::Clone);
             if r.exit == Exit::Record {
                 assert_eq!(r.entry, Entry::Rewrite);
             }
         }
         assert!(!nrs.contains(&t.io_uring_setup));
+        assert!(!nrs.contains(&t.clone3));
+        assert!(t.rows.iter().any(|r| r.sys == Sys::Clone));
         assert_eq!(t.exec.len(), 2);
         assert!(t.exec.contains(&t.execveat));
         assert!(t.exec.iter().all(|n| !nrs.contains(n)));

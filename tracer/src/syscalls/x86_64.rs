@@ -1,4 +1,5 @@
 //! x86_64 syscall numbers of the trapped set.
+use super::clone_row;
 use super::row as r;
 use super::{
     ArchTable, Entry::*, Exit, Level::*, Row, Sys::*, PRCTL_TRAPPED, STATX_BYPASS, XATTRAT_BYPASS,
@@ -33,6 +34,7 @@ pub static ROWS: &[Row] = &[
         exit: N,
         only_arg0: PRCTL_TRAPPED,
         bypass: None,
+        only_bits: None,
     },
     r(92, Chown, Ids, DoItself, N),
     r(94, Lchown, Ids, DoItself, N),
@@ -73,6 +75,7 @@ pub static ROWS: &[Row] = &[
     r(155, RootChange, Ids, Note, N), // pivot_root
     r(272, RootChange, Ids, Note, N), // unshare
     r(308, RootChange, Ids, Note, N), // setns
+    clone_row(56),
 ];
 
 /// i386 (`int 0x80`) numbers of the same calls: ENOSYS (16-bit and 32-bit ID calls,
@@ -95,6 +98,8 @@ pub static TABLE: ArchTable = ArchTable {
     compat_enosys: I386_ENOSYS,
     x32_bit: 0x4000_0000,
     io_uring_setup: 425,
+    clone3: 435,
+    compat_clone: (120, 435),
     exec: &[59, 322],
     execveat: 322,
 };
