@@ -935,3 +935,101 @@ fn import_fakeroot_and_umoci_agree() {
     );
     cleanup_dir(&ctx, &ctx.dir.clone());
 }
+
+// ---------------------------------------------------------------------------
+// non-root identities inside (issue 15)
+
+/// sudo makes itself non-dumpable: the tracer still answers for it (it holds
+/// CAP_SYS_PTRACE, the workload does not). Root and a sudoer use it with the
+/// spec's default capabilities; a sudoer needs noNewPrivileges off, as on any
+/// runtime (sudo refuses to run under it).
+#[test]
+fn sudo_as_root_and_as_a_sudoer() {
+    let Some((_g, ctx, fx)) = shared("sudo_as_root_and_as_a_sudoer") else {
+        return;
+    };
+    run_ok(
+        &ctx,
+        &fx.rootfs,
+        "apt-get install -q -y --no-install-recommends sudo >/dev/null; \
+         id carol >/dev/null 2>&1 || useradd -m -s /bin/sh carol; \
+         echo 'carol ALL=(ALL:ALL) NOPASSWD: ALL' >/etc/sudoers.d/carol; chmod 0440 /etc/sudoers.d/carol",
+    );
+    let root = run_ok(
+        &ctx,
+        &fx.rootfs,
+        "echo \"root $(sudo id -u)\"; echo \"nobody $(sudo -u nobody id -un)\"; \
+         echo \"loaded $(sudo -l >/dev/null && echo yes)\"",
+    );
+    assert_eq!(field(&root, "root"), "0", "{root}");
+    assert_eq!(field(&root, "nobody"), "nobody", "{root}");
+    assert_eq!(field(&root, "loaded"), "yes", "{root}");
+    let b = bundle_on(
+        &ctx,
+        &fx.rootfs,
+        &[
+            "sh",
+            "-c",
+            "echo \"as-carol $(su carol -c 'sudo id -un'):$(su carol -c 'id -un')\"; \
+             echo \"group $(su carol -c 'sudo -g mail id -gn')\"",
+        ],
+    );
+    b.edit(|v| v["process"]["noNewPrivileges"] = json!(false));
+    let sudoer = run_bundle(&ctx, &b, STEP_TIMEOUT);
+    assert!(sudoer.success(), "{sudoer}");
+    assert_eq!(field(&sudoer, "as-carol"), "root:carol", "{sudoer}");
+    assert_eq!(field(&sudoer, "group"), "mail", "{sudoer}");
+}
+
+/// What a fake non-root user creates is its own (fsuid, and fsgid or the
+/// set-gid directory's group), in the same container, in the next one, and
+/// through `exec --user`; git, which refuses a repository owned by someone
+/// else, works as that user.
+#[test]
+fn a_users_files_are_its_own() {
+    let Some((_g, ctx, fx)) = shared("a_users_files_are_its_own") else {
+        return;
+    };
+    let probe =
+        "stat -c '%u:%g %n' /home/dave/w/f /home/dave/w/d /home/dave/w/d/g /srv/sg/f /srv/sg/d";
+    let out = run_ok(
+        &ctx,
+        &fx.rootfs,
+        &format!(
+            "apt-get install -q -y --no-install-recommends git >/dev/null; \
+             id dave >/dev/null 2>&1 || useradd -m -s /bin/sh dave; \
+             rm -rf /srv/sg; mkdir /srv/sg; chgrp mail /srv/sg; chmod 2777 /srv/sg; \
+             su dave -c 'set -e; rm -rf ~/w; mkdir ~/w; cd ~/w; touch f; mkdir d; echo x >d/g; \
+               git init -q; git add f; git -c user.name=d -c user.email=d@x commit -qm one; \
+               echo \"git $(git status --porcelain | wc -l)\"; \
+               touch /srv/sg/f; mkdir /srv/sg/d'; \
+             echo \"ids $(id -u dave):$(id -g dave)\"; {probe}"
+        ),
+    );
+    let ids = field(&out, "ids");
+    let mail = "8";
+    let (u, g) = ids.split_once(':').unwrap();
+    let want = format!(
+        "{ids} /home/dave/w/f\n{ids} /home/dave/w/d\n{ids} /home/dave/w/d/g\n{u}:{mail} /srv/sg/f\n{u}:{mail} /srv/sg/d\n"
+    );
+    assert!(out.stdout.ends_with(&want), "same container: {out}");
+    assert_eq!(
+        field(&out, "git"),
+        "1",
+        "git status as dave (d/ untracked): {out}"
+    );
+    let next = run_ok(&ctx, &fx.rootfs, probe);
+    assert_eq!(next.stdout, want, "next container: {next}");
+    // exec --user: a process that starts as the user.
+    let b = bundle_on(&ctx, &fx.rootfs, &["sleep", "1000"]);
+    let id = ctx.id();
+    ctx.create_start(&b, &id);
+    let ex = ctx
+        .rt(["exec", "--user", &format!("{u}:{g}"), &id, "sh", "-c"])
+        .arg("cd /tmp && rm -rf xu && mkdir xu && touch xu/f && stat -c '%u:%g' xu xu/f")
+        .timeout(STEP_TIMEOUT)
+        .run()
+        .ok();
+    assert_eq!(ex.stdout, format!("{ids}\n{ids}\n"), "exec --user: {ex}");
+    ctx.delete_checked(&id, &b, true);
+}

@@ -428,6 +428,11 @@ impl Creds {
     /// Returns true when the exec is "secure" (IDs changed: AT_SECURE).
     /// Real and effective user and group IDs all 0: what the kernel shows a
     /// process of the single-ID user namespace anyway (no auxv to rewrite).
+    /// The file-system IDs, which own what the process creates, are root's.
+    pub fn fs_ids_root(&self) -> bool {
+        self.fsuid == 0 && self.fsgid == 0
+    }
+
     pub fn all_ids_root(&self) -> bool {
         self.ruid == 0 && self.euid == 0 && self.rgid == 0 && self.egid == 0
     }

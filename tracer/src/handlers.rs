@@ -37,13 +37,12 @@ impl Tracer {
         mem::read_cstr_via(self.via, tid, addr, PATH_MAX - 1, &mut v).map(|_| v)
     }
 
-    fn creds(&mut self, tid: i32) -> &mut Creds {
-        let initial = &self.initial;
-        &mut self
-            .threads
-            .entry(tid)
-            .or_insert_with(|| crate::tracer::Thread::new(initial.clone()))
-            .creds
+    pub(crate) fn creds(&mut self, tid: i32) -> &mut Creds {
+        if !self.threads.contains_key(&tid) {
+            let t = self.default_thread();
+            self.threads.insert(tid, t);
+        }
+        &mut self.threads.get_mut(&tid).expect("just inserted").creds
     }
 
     pub fn handle(&mut self, tid: i32, regs: &mut Regs, row: &Row) -> Action {
@@ -182,6 +181,8 @@ impl Tracer {
                 Action::Native
             }
             Sys::Clone => self.clone_flags(tid, regs),
+            s if s.creates() => self.creator(tid, regs, s),
+            _ => Action::Native,
         }
     }
 
@@ -371,7 +372,13 @@ impl Tracer {
         let mode = regs.arg(pi + 1) as u32;
         let kind = mode & libc::S_IFMT;
         if kind != libc::S_IFCHR && kind != libc::S_IFBLK {
-            return Action::Native;
+            // A fifo, socket or file: its owner, if the creator is not root.
+            let Ok(path) = self.read_path(tid, regs.arg(pi)) else {
+                return Action::Native;
+            };
+            return self
+                .creator_mknod(tid, dirfd as i32, path)
+                .unwrap_or(Action::Native);
         }
         if !self.creds(tid).capable(CAP_MKNOD) {
             return ret(Err(libc::EPERM));
@@ -407,6 +414,9 @@ impl Tracer {
             Some(t) => std::mem::replace(&mut t.pending, Pending::None),
             None => return,
         };
+        if let Pending::Create { .. } = pending {
+            return self.record_created(tid, ret, pending);
+        }
         if let Pending::Mknod {
             dirfd,
             path,

@@ -6,6 +6,7 @@
 //! See docs/tracer.md for the state machine.
 
 mod arch;
+mod creator;
 pub mod creds;
 mod fakeroot;
 mod fsview;

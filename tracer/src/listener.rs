@@ -24,13 +24,12 @@
 //! Elsewhere (`rootlessrt exec`, `rootlessrt fakeroot`) everything is traced.
 
 use crate::arch::Regs;
-use crate::creds::CAP_CHOWN;
 use crate::fsview::do_stat;
 use crate::mem::{self, Via};
 use crate::notify::{self, Notif};
 use crate::owners::errno;
 use crate::syscalls::{Row, Sys, NATIVE};
-use crate::tracer::{Action, Outcome, Pending, Thread, Tracer, PTRACE_OPTIONS};
+use crate::tracer::{Action, Outcome, Pending, Tracer, PTRACE_OPTIONS};
 
 /// A field of /proc/<tid>/status ("Tgid", "Umask").
 fn status_field(tid: i32, key: &str, radix: u32) -> Option<u32> {
@@ -227,8 +226,8 @@ impl Tracer {
                 }
             }
         }
-        if self.chown_trap.is_some() {
-            self.chown_check(tid);
+        if self.inject.is_some() {
+            self.inject_check(tid);
         }
         result
     }
@@ -266,21 +265,26 @@ impl Tracer {
         }
     }
 
-    /// Under a filter that lets root's chown calls run (seccomp::build_with):
-    /// once a thread can no longer chown freely, its process must trap them
-    /// (inject.rs). Its threads are marked now, so it is done once.
-    fn chown_check(&mut self, tid: i32) {
+    /// Once a thread's fake credentials need the injected filter (`Inject`:
+    /// it can no longer chown freely, or its file-system IDs are not root's),
+    /// its process is made to install it (inject.rs). Its threads are marked
+    /// now, so it is done once.
+    fn inject_check(&mut self, tid: i32) {
+        let when = match &self.inject {
+            Some(i) => i.when,
+            None => return,
+        };
         match self.threads.get(&tid) {
-            Some(t) if !t.chown_trap && !t.creds.capable(CAP_CHOWN) => {}
+            Some(t) if !t.injected && when.needed(&t.creds) => {}
             _ => return,
         }
         let tgid = status_field(tid, "Tgid", 10).map_or(tid, |t| t as i32);
         for t in tasks(tgid).into_iter().chain([tid]) {
             if let Some(t) = self.threads.get_mut(&t) {
-                t.chown_trap = true;
+                t.injected = true;
             }
         }
-        self.arm_chown_trap(tid);
+        self.arm_injection(tid);
     }
 
     /// Trace every thread of `tid`'s process from now on, each with the
@@ -303,21 +307,24 @@ impl Tracer {
                 // Not traceable (EPERM: a non-dumpable process and no
                 // CAP_SYS_PTRACE): its credentials are still tracked, only
                 // its children will start from the default.
-                self.threads.insert(t, Thread::new(self.initial.clone()));
+                let entry = self.default_thread();
+                self.threads.insert(t, entry);
                 added = true;
             }
             if !added {
                 break;
             }
         }
-        self.threads
-            .entry(tid)
-            .or_insert_with(|| Thread::new(self.initial.clone()));
+        if !self.threads.contains_key(&tid) {
+            let entry = self.default_thread();
+            self.threads.insert(tid, entry);
+        }
     }
 
     /// mknod of a device: what the ptrace engine lets the caller do with
     /// rewritten arguments (a regular file in its place), done here, since
-    /// a notification has no exit stop.
+    /// a notification has no exit stop; the same for a fifo or socket that
+    /// gets a fake owner (creator.rs).
     fn mknod_placeholder(&mut self, tid: i32, regs: &Regs, row: &Row) -> Result<i64, i32> {
         let (dirfd, pi) = if row.sys == Sys::Mknod {
             (libc::AT_FDCWD, 0)
@@ -325,7 +332,7 @@ impl Tracer {
             (regs.arg(0) as i32, 1)
         };
         let path = match self.threads.get(&tid).map(|t| &t.pending) {
-            Some(Pending::Mknod { path, .. }) => path.clone(),
+            Some(Pending::Mknod { path, .. } | Pending::Create { path, .. }) => path.clone(),
             _ => return Err(mem::DENIED),
         };
         let (parent, name) = match self.fs.resolve_parent(self.via, tid, dirfd, &path) {

@@ -6,7 +6,7 @@ use crate::notify;
 use crate::seccomp::{self, Route};
 use crate::syscalls::EXEC_BYPASS_FD;
 use crate::syscalls::{Level, NATIVE};
-use crate::tracer::{Outcome, Tracer, PTRACE_OPTIONS};
+use crate::tracer::{Inject, InjectWhen, Outcome, Tracer, PTRACE_OPTIONS};
 use crate::{CapSets, Config, Error, Mode, PreExec};
 use std::ffi::CString;
 use std::os::unix::thread::JoinHandleExt;
@@ -278,14 +278,17 @@ struct Filters {
     /// `listen` without `root_chown` (if that is on), for a kernel where the
     /// tracer cannot interrupt a notified call safely (no WAIT_KILLABLE_RECV).
     listen_plain: Option<Vec<libc::sock_filter>>,
-    /// `listen` lets root's chown calls run (seccomp::build_with).
-    root_chown: bool,
+    /// `seccomp::creator_trap`, installed after the main filter when the
+    /// workload starts with fake file-system IDs that are not root's.
+    creator: Option<Vec<libc::sock_filter>>,
     sock: Option<i32>,
 }
 
-/// The byte sent with the listener fd: the filter lets root's chown calls
-/// run, and adopted processes must take the chown filter (inject.rs).
-const ROOT_CHOWN: u8 = 2;
+/// The byte sent with the listener fd when the filter went in with
+/// WAIT_KILLABLE_RECV: the tracer may interrupt a notified call to inject a
+/// filter (inject.rs); with it `listen` (root_chown) went in, without it
+/// `listen_plain`.
+const KILLABLE: u8 = 2;
 
 /// A socketpair for the listener fd: (ours, the child's).
 fn socketpair() -> Option<(i32, i32)> {
@@ -368,6 +371,27 @@ fn seize_dumpable(cfg: &Config) -> bool {
 fn set_dumpable(on: bool) {
     // SAFETY: plain prctl on ourselves.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, libc::c_ulong::from(on), 0, 0, 0) };
+}
+
+/// The filter adopted processes are made to install, and when (inject.rs):
+/// only where the listener went in with WAIT_KILLABLE_RECV (the interrupt
+/// must not abort the call being answered). In Mode::Ids with root's chown
+/// let through, a process that loses CAP_CHOWN must trap it; in Mode::Full a
+/// process whose file-system IDs leave root must have its creations owned.
+fn injection(mode: Mode, killable: bool, root_chown: bool) -> Option<Inject> {
+    if !killable || !crate::inject::SUPPORTED {
+        return None;
+    }
+    if root_chown {
+        return Some(Inject {
+            prog: seccomp::chown_trap(&NATIVE),
+            when: InjectWhen::LostChown,
+        });
+    }
+    (mode == Mode::Full).then(|| Inject {
+        prog: seccomp::creator_trap(&NATIVE),
+        when: InjectWhen::NotRootFs,
+    })
 }
 
 /// The tracer's RLIMIT_NOFILE is the container's, which may be low: its
@@ -500,13 +524,11 @@ fn child(
         listen: Some(p),
         listen_plain,
         sock: Some(sock),
-        root_chown,
         ..
     }) = prog
     {
-        let data = if *root_chown { ROOT_CHOWN } else { 1 };
         let plain = listen_plain.as_deref().unwrap_or(p);
-        installed = with_listener(p, plain, *sock, data);
+        installed = with_listener(p, plain, *sock, KILLABLE);
     }
     if !installed && first != FirstExec::Fork {
         // The parent is suspended until we exec: it cannot seize us.
@@ -537,6 +559,12 @@ fn child(
             if e != 0 {
                 fail(STAGE_SECCOMP, e);
             }
+        }
+    }
+    if let Some(creator) = prog.and_then(|f| f.creator.as_ref()) {
+        let e = seccomp::install(creator);
+        if e != 0 {
+            fail(STAGE_SECCOMP, e);
         }
     }
     if let Some(hook) = pre_exec {
@@ -656,7 +684,8 @@ fn run_inner(
         listen: listening.then(|| seccomp::build_with(&NATIVE, level, listen_route, root_chown)),
         listen_plain: (listening && root_chown)
             .then(|| seccomp::build(&NATIVE, level, listen_route)),
-        root_chown,
+        creator: (cfg.mode == Mode::Full && !default.fs_ids_root())
+            .then(|| seccomp::creator_trap(&NATIVE)),
         sock: pair.map(|p| p.1),
     });
     let shim = (cfg.stat_shim && listening && cfg.mode == Mode::Full)
@@ -762,8 +791,8 @@ fn run_inner(
         }
         _ => None,
     };
-    let chown_trap =
-        (listener.map(|(_, data)| data) == Some(ROOT_CHOWN)).then(|| seccomp::chown_trap(&NATIVE));
+    let killable = listener.map(|(_, data)| data) == Some(KILLABLE);
+    let inject = injection(cfg.mode, killable, root_chown);
     let listener = listener.map(|(fd, _)| fd);
     if listener.is_none() && first != FirstExec::Fork && pid > 0 {
         // A listener above ours (EBUSY): the child stopped; start over under ptrace.
@@ -835,12 +864,14 @@ fn run_inner(
             (Some(l), Some(sc)) => {
                 let mut tracer = Tracer::new(cfg, pid, default, fs);
                 tracer.threads.clear();
-                tracer.chown_trap = chown_trap;
+                tracer.inject = inject;
+                tracer.injected_default = prog.as_ref().is_some_and(|f| f.creator.is_some());
                 let mut on_exec = || close_all(&inherited);
                 tracer.run_listening(l, sc, rep_r, signals, &mut on_exec)
             }
             _ => {
                 let mut tracer = Tracer::new(cfg, pid, initial, fs);
+                tracer.injected_default = prog.as_ref().is_some_and(|f| f.creator.is_some());
                 let mut on_exec = || close_all(&inherited);
                 tracer.run(&mut on_exec)
             }

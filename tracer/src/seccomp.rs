@@ -234,7 +234,10 @@ pub fn build_with(
         };
         let leaf = if let (true, Some((u, g))) = (root_chown, r.sys.owner_args()) {
             root_owner_block(u, g, action)
-        } else if root_chown && r.sys == Sys::SeccompInstall {
+        } else if route.listener() && r.sys == Sys::SeccompInstall {
+            // The tracer's own seccomp(2), injected into an adopted process
+            // (inject.rs): a notification for it would wait for the tracer,
+            // which waits for the call.
             Leaf::Block(vec![
                 stmt(LD_W_ABS, arg_lo(3)),
                 jump(JEQ_K, SECCOMP_BYPASS, 0, 1),
@@ -342,6 +345,34 @@ pub fn chown_trap(table: &ArchTable) -> Vec<libc::sock_filter> {
         .iter()
         .filter(|r| r.sys.owner_args().is_some())
         .map(|r| (r.nr, Leaf::Ret(RET_TRACE | TAG)))
+        .collect();
+    p.extend(switch(cases, RET_ALLOW));
+    p
+}
+
+/// The filter a Mode::Full process carries once its fake file-system IDs
+/// are not root's: the calls that make an inode stop under ptrace, tagged,
+/// so that the tracer gives the new inode its fake owner at the exit stop
+/// (`Sys::creates`). The child installs it when the workload starts with
+/// such IDs; a process that takes them later is made to install it
+/// (inject.rs). Only traced processes may carry it: RET_TRACE with no
+/// tracer fails the call.
+pub fn creator_trap(table: &ArchTable) -> Vec<libc::sock_filter> {
+    let mut p = vec![
+        stmt(LD_W_ABS, OFF_ARCH),
+        jump(JEQ_K, table.audit_arch, 1, 0),
+        stmt(RET_K, RET_ALLOW),
+        stmt(LD_W_ABS, OFF_NR),
+    ];
+    let trace = RET_TRACE | TAG;
+    let cases = table
+        .rows
+        .iter()
+        .filter(|r| r.level == Level::Creator)
+        .map(|r| match r.only_bits {
+            Some((arg, bits)) => (r.nr, only_with_bits(arg, bits, trace)),
+            None => (r.nr, Leaf::Ret(trace)),
+        })
         .collect();
     p.extend(switch(cases, RET_ALLOW));
     p
@@ -622,6 +653,59 @@ mod tests {
             assert_eq!(run(&p, a, t.clone3, 0), enosys);
             assert_eq!(run(&p, t.compat_arch, t.compat_clone.1, 0), enosys);
         }
+    }
+
+    /// The creator trap: only the calls that make an inode, open and openat
+    /// only with O_CREAT or O_TMPFILE; nothing in the main filters.
+    fn creator(t: &ArchTable) {
+        let p = creator_trap(t);
+        let a = t.audit_arch;
+        for nr in 0..1024u32 {
+            let row = t.rows.iter().find(|r| r.nr == nr);
+            let creates = row.is_some_and(|r| r.level == Level::Creator);
+            for flags in [
+                0u64,
+                libc::O_RDONLY as u64,
+                libc::O_WRONLY as u64 | libc::O_APPEND as u64,
+            ] {
+                let mut args = [0u64; 6];
+                let want = match row.and_then(|r| r.only_bits) {
+                    _ if !creates => RET_ALLOW,
+                    Some((i, _)) => {
+                        args[i as usize] = flags;
+                        RET_ALLOW
+                    }
+                    None => RET_TRACE | TAG,
+                };
+                assert_eq!(run_args(&p, a, nr, args), want, "nr {nr}");
+            }
+            if let Some((i, _)) = row.filter(|_| creates).and_then(|r| r.only_bits) {
+                for flags in [libc::O_CREAT, libc::O_CREAT | libc::O_EXCL, libc::O_TMPFILE] {
+                    let mut args = [0u64; 6];
+                    args[i as usize] = flags as u64 | libc::O_WRONLY as u64;
+                    assert_eq!(run_args(&p, a, nr, args), RET_TRACE | TAG, "nr {nr}");
+                }
+            }
+            assert_eq!(run(&p, t.compat_arch, nr, libc::O_CREAT as u64), RET_ALLOW);
+            for level in [Level::Ids, Level::Full] {
+                for route in [Route::Ptrace, Route::Listener] {
+                    if creates && nr != t.clone3 {
+                        let got = run(&build(t, level, route), a, nr, libc::O_CREAT as u64);
+                        assert_eq!(got, RET_ALLOW, "main filter traps creator nr {nr}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn creator_x86_64() {
+        creator(&x86_64::TABLE);
+    }
+
+    #[test]
+    fn creator_aarch64() {
+        creator(&aarch64::TABLE);
     }
 
     #[test]

@@ -18,13 +18,22 @@ pub enum Pending {
         kind: u32,
         rdev: u64,
     },
+    /// A call that may make an inode, which gets this owner (creator.rs).
+    Create {
+        dirfd: i32,
+        path: Vec<u8>,
+        /// The result is an fd of the new file (open*).
+        opens: bool,
+        uid: u32,
+        gid: u32,
+    },
 }
 
 pub struct Thread {
     pub creds: Creds,
     pub pending: Pending,
-    /// Its process has the injected chown filter (or is being given it).
-    pub chown_trap: bool,
+    /// Its process has the injected filter (or is being given it).
+    pub injected: bool,
 }
 
 impl Thread {
@@ -32,7 +41,7 @@ impl Thread {
         Thread {
             creds,
             pending: Pending::None,
-            chown_trap: false,
+            injected: false,
         }
     }
 }
@@ -78,13 +87,40 @@ pub struct Tracer {
     pub via: Via,
     /// The listener engine runs this tracer (listener.rs).
     pub listening: bool,
-    /// The filter a process without fake CAP_CHOWN must install (inject.rs)
-    /// because the listener's filter lets root's chown calls run
-    /// (seccomp::build_with).
-    pub chown_trap: Option<Vec<libc::sock_filter>>,
-    /// Adopted threads interrupted to install `chown_trap` at their next stop.
+    /// The filter an adopted process is made to install (inject.rs) once its
+    /// fake credentials need it, and when.
+    pub inject: Option<Inject>,
+    /// Processes with the default credentials carry the filter `inject`
+    /// would give them from the start (the workload's child installed it).
+    pub injected_default: bool,
+    /// Adopted threads interrupted to install `inject` at their next stop.
     interrupted: std::collections::HashSet<i32>,
-    chown_trap_warned: bool,
+    inject_warned: bool,
+}
+
+/// A filter for adopted processes to install (inject.rs).
+pub struct Inject {
+    pub prog: Vec<libc::sock_filter>,
+    pub when: InjectWhen,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InjectWhen {
+    /// `seccomp::chown_trap`: the listener's filter lets root's chown calls
+    /// run (seccomp::build_with); a process without fake CAP_CHOWN must trap them.
+    LostChown,
+    /// `seccomp::creator_trap`: the process's fake file-system IDs are not
+    /// root's; what it creates needs an owner (creator.rs).
+    NotRootFs,
+}
+
+impl InjectWhen {
+    pub fn needed(self, c: &Creds) -> bool {
+        match self {
+            InjectWhen::LostChown => !c.capable(crate::creds::CAP_CHOWN),
+            InjectWhen::NotRootFs => c.fsuid != 0 || c.fsgid != 0,
+        }
+    }
 }
 
 pub enum Outcome {
@@ -117,10 +153,18 @@ impl Tracer {
             initial,
             via: Via::Tracer,
             listening: false,
-            chown_trap: None,
+            inject: None,
+            injected_default: false,
             interrupted: Default::default(),
-            chown_trap_warned: false,
+            inject_warned: false,
         }
+    }
+
+    /// The entry of a thread that has the default credentials.
+    pub fn default_thread(&self) -> Thread {
+        let mut t = Thread::new(self.initial.clone());
+        t.injected = self.injected_default;
+        t
     }
 
     /// Run until the main process exits. `on_exec` is called once, after the
@@ -187,13 +231,13 @@ impl Tracer {
             ) => {
                 if let Ok(new) = arch::event_msg(tid) {
                     let new = new as i32;
-                    let (creds, chown_trap) = self
+                    let (creds, injected) = self
                         .threads
                         .get(&tid)
-                        .map(|t| (t.creds.clone(), t.chown_trap))
+                        .map(|t| (t.creds.clone(), t.injected))
                         .unwrap_or_else(|| (self.initial.clone(), false));
                     let mut t = Thread::new(creds);
-                    t.chown_trap = chown_trap; // filters are inherited
+                    t.injected = injected; // filters are inherited
                     self.threads.insert(new, t);
                     if let Some(st) = self.held.remove(&new) {
                         self.dispatch(new, st, on_exec);
@@ -222,7 +266,7 @@ impl Tracer {
                 }
             }
             (libc::SIGTRAP, libc::PTRACE_EVENT_STOP) if self.interrupted.remove(&tid) => {
-                self.install_chown_trap(tid);
+                self.install_injected(tid);
             }
             (_, libc::PTRACE_EVENT_STOP) => {
                 if matches!(
@@ -244,39 +288,44 @@ impl Tracer {
         }
     }
 
-    /// Interrupt adopted `tid` so that it installs `chown_trap` at its next
+    /// Interrupt adopted `tid` so that it installs `inject` at its next
     /// stop, which comes before it runs another instruction: the call being
     /// answered waits killably (WAIT_KILLABLE_RECV), so the interrupt does
     /// not abort it, and the stop is taken on its way back.
-    pub fn arm_chown_trap(&mut self, tid: i32) {
-        if self.chown_trap.is_none() {
+    pub fn arm_injection(&mut self, tid: i32) {
+        if self.inject.is_none() {
             return;
         }
         // SAFETY: no memory is passed; fails unless `tid` is our tracee.
         if unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, tid, 0, 0) } == 0 {
             self.interrupted.insert(tid);
         } else {
-            self.warn_chown_trap(tid, "not traceable");
+            self.warn_injection(tid, "not traceable");
         }
     }
 
-    fn install_chown_trap(&mut self, tid: i32) {
-        let Some(prog) = &self.chown_trap else {
+    fn install_injected(&mut self, tid: i32) {
+        let Some(inject) = &self.inject else {
             return arch::resume(libc::PTRACE_CONT, tid, 0);
         };
-        if let Err(e) = crate::inject::install_filter(tid, prog) {
-            self.warn_chown_trap(tid, &e);
+        if let Err(e) = crate::inject::install_filter(tid, &inject.prog) {
+            self.warn_injection(tid, &e);
         }
     }
 
-    fn warn_chown_trap(&mut self, tid: i32, why: &str) {
-        if !self.chown_trap_warned {
-            self.chown_trap_warned = true;
-            eprintln!(
-                "rootlessrt tracer: warning: process {tid} changed its credentials but cannot \
-                 take the chown filter ({why}): its chown calls to root are not checked"
-            );
+    fn warn_injection(&mut self, tid: i32, why: &str) {
+        if self.inject_warned {
+            return;
         }
+        self.inject_warned = true;
+        let what = match self.inject.as_ref().map(|i| i.when) {
+            Some(InjectWhen::NotRootFs) => "what it creates keeps root as its owner",
+            _ => "its chown calls to root are not checked",
+        };
+        eprintln!(
+            "rootlessrt tracer: warning: process {tid} changed its credentials but cannot \
+             take the tracer's filter ({why}): {what}"
+        );
     }
 
     fn seccomp_stop(&mut self, tid: i32) {

@@ -1,7 +1,7 @@
 //! aarch64 syscall numbers of the trapped set (asm-generic numbering: no chown,
 //! lchown, stat, lstat or mknod; glibc uses fchownat / newfstatat / mknodat).
-use super::clone_row;
 use super::row as r;
+use super::{clone_row, creator_row};
 use super::{
     ArchTable, Entry::*, Exit, Level::*, Row, Sys::*, PRCTL_TRAPPED, STATX_BYPASS, XATTRAT_BYPASS,
 };
@@ -72,6 +72,11 @@ pub static ROWS: &[Row] = &[
     r(97, RootChange, Ids, Note, N),  // unshare
     r(268, RootChange, Ids, Note, N), // setns
     clone_row(220),
+    creator_row(56, Openat, Some(2)),
+    creator_row(437, Openat2, None),
+    creator_row(34, Mkdirat, None),
+    creator_row(36, Symlinkat, None),
+    creator_row(200, Bind, None),
 ];
 
 /// arm32 (compat) numbers of the same calls: ENOSYS.

@@ -68,13 +68,46 @@ pub enum Sys {
     /// hides its flags in memory, where a filter cannot look: it gets ENOSYS
     /// and the C library falls back to clone (as Docker's default profile does).
     Clone,
+    /// Calls that make a new inode, trapped only in processes whose fake
+    /// file-system IDs are not root's (`Level::Creator`, `seccomp::creator_trap`):
+    /// its owner is the creator's fsuid and fsgid (or its set-gid
+    /// directory's group), recorded at the exit stop.
+    Open,
+    Creat,
+    Openat,
+    Openat2,
+    Mkdir,
+    Mkdirat,
+    Symlink,
+    Symlinkat,
+    Bind,
 }
+
+/// open/openat create a file with one of these flags (O_TMPFILE includes
+/// O_DIRECTORY, so only its own bit counts).
+pub const CREATE_FLAGS: u32 = (libc::O_CREAT | (libc::O_TMPFILE & !libc::O_DIRECTORY)) as u32;
 
 /// The clone flags that send clone(2) to the tracer.
 pub const CLONE_WATCHED: u32 =
     (libc::CLONE_UNTRACED | libc::CLONE_NEWNS | libc::CLONE_NEWUSER) as u32;
 
 impl Sys {
+    /// The calls that make a new inode in the creator trap.
+    pub fn creates(self) -> bool {
+        matches!(
+            self,
+            Sys::Open
+                | Sys::Creat
+                | Sys::Openat
+                | Sys::Openat2
+                | Sys::Mkdir
+                | Sys::Mkdirat
+                | Sys::Symlink
+                | Sys::Symlinkat
+                | Sys::Bind
+        )
+    }
+
     /// The chown family: the indices of the owner and group arguments.
     pub fn owner_args(self) -> Option<(u8, u8)> {
         match self {
@@ -119,6 +152,10 @@ pub enum Level {
     Ids,
     /// Trapped in Mode::Full only (stat rewrite, xattr hiding).
     Full,
+    /// Not in the main filter: the calls that make inodes, trapped by the
+    /// filter a Mode::Full process takes once its fake file-system IDs are
+    /// not root's (`seccomp::creator_trap`).
+    Creator,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -161,6 +198,19 @@ pub const fn row(nr: u32, sys: Sys, level: Level, entry: Entry, exit: Exit) -> R
         only_arg0: &[],
         bypass: None,
         only_bits: None,
+    }
+}
+
+/// A call that makes an inode (`Level::Creator`); `flags_arg`: trapped only
+/// when that argument carries `CREATE_FLAGS` (open, openat).
+pub const fn creator_row(nr: u32, sys: Sys, flags_arg: Option<u8>) -> Row {
+    let only_bits = match flags_arg {
+        Some(a) => Some((a, CREATE_FLAGS)),
+        None => None,
+    };
+    Row {
+        only_bits,
+        ..row(nr, sys, Level::Creator, Entry::Rewrite, Exit::Record)
     }
 }
 
@@ -262,9 +312,15 @@ mod tests {
             if r.bypass.is_some() {
                 assert!(matches!(r.sys, Sys::Statx | Sys::Getxattrat) && r.only_arg0.is_empty());
             }
-            assert_eq!(r.only_bits.is_some(), r.sys == Sys::Clone);
+            if r.only_bits.is_some() {
+                assert!(matches!(r.sys, Sys::Clone | Sys::Open | Sys::Openat));
+            }
+            assert_eq!(r.level == Level::Creator, r.sys.creates());
             if r.exit == Exit::Record {
                 assert_eq!(r.entry, Entry::Rewrite);
+            }
+            if r.sys == Sys::Open || r.sys == Sys::Openat {
+                assert!(r.only_bits.is_some());
             }
         }
         assert!(!nrs.contains(&t.io_uring_setup));

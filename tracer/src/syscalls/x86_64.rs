@@ -1,6 +1,6 @@
 //! x86_64 syscall numbers of the trapped set.
-use super::clone_row;
 use super::row as r;
+use super::{clone_row, creator_row};
 use super::{
     ArchTable, Entry::*, Exit, Level::*, Row, Sys::*, PRCTL_TRAPPED, STATX_BYPASS, XATTRAT_BYPASS,
 };
@@ -76,6 +76,15 @@ pub static ROWS: &[Row] = &[
     r(272, RootChange, Ids, Note, N), // unshare
     r(308, RootChange, Ids, Note, N), // setns
     clone_row(56),
+    creator_row(2, Open, Some(1)),
+    creator_row(85, Creat, None),
+    creator_row(257, Openat, Some(2)),
+    creator_row(437, Openat2, None),
+    creator_row(83, Mkdir, None),
+    creator_row(258, Mkdirat, None),
+    creator_row(88, Symlink, None),
+    creator_row(266, Symlinkat, None),
+    creator_row(49, Bind, None),
 ];
 
 /// i386 (`int 0x80`) numbers of the same calls: ENOSYS (16-bit and 32-bit ID calls,
