@@ -18,6 +18,8 @@ mod notify;
 mod owners;
 mod preload;
 pub mod seccomp;
+mod signals;
+mod spawn;
 pub mod syscalls;
 mod tracer;
 pub mod xattr;
@@ -236,6 +238,7 @@ impl std::error::Error for Error {
     }
 }
 
-pub use runner::{forwarded as forwarded_signals, run, run_then_exit};
+pub use runner::{run, run_then_exit};
+pub use signals::forwarded as forwarded_signals;
 
 mod runner;

@@ -82,7 +82,7 @@ fn forward(fd: i32, target: i32) {
             // struct signalfd_siginfo: u32 ssi_signo, i32 ssi_errno, i32 ssi_code, ...
             let sig = i32::from_ne_bytes(info[0..4].try_into().unwrap_or_default());
             let code = i32::from_ne_bytes(info[8..12].try_into().unwrap_or_default());
-            if crate::runner::forwardable(sig, code) {
+            if crate::signals::forwardable(sig, code) {
                 // SAFETY: plain kill.
                 unsafe { libc::kill(target, sig) };
             }
