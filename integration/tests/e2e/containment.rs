@@ -43,27 +43,32 @@ const WAIT: Duration = Duration::from_secs(30);
 
 // ---- the attack kit -----------------------------------------------------
 
-/// The runtime under attack: a copy per owner — the test user's (and
-/// writable by it) in the rootless settings, root's (0755) as root — in a
-/// directory of its own (the sealed image is an overlay of that directory),
-/// shared by the scenarios of a test run. Each checks it is unchanged.
-fn runtime_copy(ctx: &Ctx) -> PathBuf {
+/// The runtime under attack: a copy owned by the runtime's user (and
+/// writable by it) in the rootless settings, by root (0755) as root, in a
+/// directory of its own (the sealed image is an overlay of that directory).
+/// `shared`: one per owner for the scenarios of a test run that do not go
+/// after the binary's bytes (each still checks it is unchanged); else the
+/// test's own, so that a successful overwrite fails that test alone.
+fn runtime_copy(ctx: &Ctx, shared: bool) -> PathBuf {
     static COPIES: Mutex<BTreeMap<u32, PathBuf>> = Mutex::new(BTreeMap::new());
     let (uid, gid) = ctx.ids_of_runtime();
+    let make = |dir: PathBuf| {
+        fs::create_dir_all(&dir).unwrap();
+        let bin = dir.join("rootlessrt");
+        fs::copy(&env().bin, &bin).unwrap();
+        for p in [&dir, &bin] {
+            fs::set_permissions(p, fs::Permissions::from_mode(0o755)).unwrap();
+            std::os::unix::fs::chown(p, Some(uid), Some(gid)).unwrap();
+        }
+        bin
+    };
+    if !shared {
+        return make(ctx.path("runtime"));
+    }
     let mut copies = COPIES.lock().unwrap_or_else(|e| e.into_inner());
     copies
         .entry(uid)
-        .or_insert_with(|| {
-            let dir = integration::shared_dir().join(format!("runtime-{uid}"));
-            fs::create_dir_all(&dir).unwrap();
-            let bin = dir.join("rootlessrt");
-            fs::copy(&env().bin, &bin).unwrap();
-            for p in [&dir, &bin] {
-                fs::set_permissions(p, fs::Permissions::from_mode(0o755)).unwrap();
-                std::os::unix::fs::chown(p, Some(uid), Some(gid)).unwrap();
-            }
-            bin
-        })
+        .or_insert_with(|| make(integration::shared_dir().join(format!("runtime-{uid}"))))
         .clone()
 }
 
@@ -270,8 +275,18 @@ struct Lab<'a> {
 }
 
 impl<'a> Lab<'a> {
+    /// With the shared runtime copy.
     fn new(ctx: &'a Ctx) -> Lab<'a> {
-        let bin = runtime_copy(ctx);
+        Lab::with_copy(ctx, true)
+    }
+
+    /// With a runtime copy of this test's own: for attacks on its bytes.
+    fn own_copy(ctx: &'a Ctx) -> Lab<'a> {
+        Lab::with_copy(ctx, false)
+    }
+
+    fn with_copy(ctx: &'a Ctx, shared: bool) -> Lab<'a> {
+        let bin = runtime_copy(ctx, shared);
         let decoy = ctx.write_file("decoy", b"a host file the container must not reach\n");
         let mut lab = Lab {
             ctx,
@@ -507,7 +522,7 @@ matrix!(ptrace_tracers: user, root, root_userns, root_single);
 /// through /proc/PID/exe, and a kept O_PATH handle reopened for writing;
 /// the runtime copy keeps its bytes, mode, owner and xattrs.
 fn overwrite_runtime(ctx: &Ctx) {
-    let lab = Lab::new(ctx);
+    let lab = Lab::own_copy(ctx);
     let b = lab.bundle(Tracer::On);
     b.set_sh("/attacks/overwrite 300 >/init.out 2>&1; sleep 1000");
     let id = ctx.id();
@@ -686,7 +701,7 @@ fn cve_tracers(ctx: &Ctx) -> Vec<Tracer> {
 }
 
 fn cve_2019_5736_exec(ctx: &Ctx) {
-    let lab = Lab::new(ctx);
+    let lab = Lab::own_copy(ctx);
     for t in cve_tracers(ctx) {
         cve_2019_5736_exec_with(&lab, t);
     }
@@ -695,7 +710,7 @@ fn cve_2019_5736_exec(ctx: &Ctx) {
 matrix!(cve_2019_5736_exec: user, root, root_userns, root_single);
 
 fn cve_2019_5736_command(ctx: &Ctx) {
-    let lab = Lab::new(ctx);
+    let lab = Lab::own_copy(ctx);
     for t in cve_tracers(ctx) {
         cve_2019_5736_command_with(&lab, t);
     }
