@@ -16,6 +16,10 @@
 //! - `root_userns`: root, same spec plus a user namespace mapping container
 //!   0..65536 to host 100000..165536 (the classic subuid-style range); the
 //!   rootfs is chowned to 100000 so that container root owns it.
+//! - `root_single`: root, same spec plus a user namespace mapping container 0
+//!   to host 100000 only (size 1): the single-ID map a user without subuid
+//!   gets, made by root; fake root is on by default there. Not in
+//!   [`matrix_all!`]: tests that care name it.
 //!
 //! Binary: `RLRT_BIN`, else `rootlessrt` next to the test executable's profile
 //! dir, else `<workspace>/target/{debug,release}/rootlessrt`. It is copied to
@@ -56,6 +60,7 @@ pub enum Mode {
     UserCgroupV2,
     Root,
     RootUserns,
+    RootSingle,
 }
 
 impl Mode {
@@ -65,11 +70,17 @@ impl Mode {
             "user_cgv2" => Mode::UserCgroupV2,
             "root" => Mode::Root,
             "root_userns" => Mode::RootUserns,
+            "root_single" => Mode::RootSingle,
             _ => panic!("unknown mode {s}"),
         }
     }
     pub fn is_rootless(self) -> bool {
         matches!(self, Mode::User | Mode::UserCgroupV2)
+    }
+    /// Root with a user namespace of the container's own (host 100000 is
+    /// its root).
+    pub fn has_userns_as_root(self) -> bool {
+        matches!(self, Mode::RootUserns | Mode::RootSingle)
     }
     pub fn name(self) -> &'static str {
         match self {
@@ -77,6 +88,7 @@ impl Mode {
             Mode::UserCgroupV2 => "user_cgv2",
             Mode::Root => "root",
             Mode::RootUserns => "root_userns",
+            Mode::RootSingle => "root_single",
         }
     }
 }
@@ -180,6 +192,7 @@ extern "C" fn cleanup_base() {
     if let Some(env) = ENV.get() {
         if std::env::var_os("RLRT_KEEP_TMP").is_none() {
             let _ = fs::remove_dir_all(env.base.join("bin"));
+            let _ = fs::remove_dir_all(env.base.join("shared"));
             // only succeeds when every test cleaned up after itself
             let _ = fs::remove_dir(&env.base);
         }
@@ -236,6 +249,17 @@ pub fn env() -> &'static Env {
     })
 }
 
+/// A directory for things built once and shared by the tests of this run
+/// (world-readable, removed at exit).
+pub fn shared_dir() -> PathBuf {
+    let d = env().base.join("shared");
+    if !d.is_dir() {
+        let _ = fs::create_dir(&d);
+        let _ = fs::set_permissions(&d, fs::Permissions::from_mode(0o755));
+    }
+    d
+}
+
 /// Why a mode cannot run here, if it cannot.
 pub fn skip_reason(mode: Mode) -> Option<String> {
     let e = env();
@@ -246,7 +270,9 @@ pub fn skip_reason(mode: Mode) -> Option<String> {
         Mode::UserCgroupV2 if !e.is_root || e.user.is_none() => {
             Some("needs a root harness and RLRT_TEST_USER (to mount cgroup2 in a private mount namespace)".into())
         }
-        Mode::Root | Mode::RootUserns if !e.is_root => Some("needs root".into()),
+        Mode::Root | Mode::RootUserns | Mode::RootSingle if !e.is_root => {
+            Some("needs root".into())
+        }
         _ => None,
     }
 }
@@ -775,7 +801,7 @@ impl Ctx {
 
     /// Build a busybox bundle with `hack/busybox-bundle.sh` and `spec` (as
     /// the mode's user), then make it test-friendly: no terminal, writable
-    /// rootfs, and for `root_userns` a user namespace.
+    /// rootfs, and for `root_userns`/`root_single` a user namespace.
     #[track_caller]
     pub fn bundle(&self) -> Bundle {
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
@@ -785,6 +811,13 @@ impl Ctx {
             .stdin(env().bundle_script.clone())
             .run()
             .ok();
+        self.finish_bundle(path)
+    }
+
+    /// `spec` in a bundle directory whose rootfs is already there (owned by
+    /// the mode's user), then the edits [`Ctx::bundle`] makes.
+    #[track_caller]
+    pub fn finish_bundle(&self, path: PathBuf) -> Bundle {
         let spec = if self.mode.is_rootless() {
             self.rt(["spec", "--rootless"])
         } else {
@@ -797,15 +830,31 @@ impl Ctx {
             v["root"]["readonly"] = Value::Bool(false);
             v["process"]["args"] = serde_json::json!(["sleep", "1000"]);
         });
-        if self.mode == Mode::RootUserns {
+        if self.mode.has_userns_as_root() {
+            let size = if self.mode == Mode::RootSingle {
+                1
+            } else {
+                USERNS_SIZE
+            };
             b.edit(|v| {
                 let ns = v["linux"]["namespaces"].as_array_mut().unwrap();
                 if !ns.iter().any(|n| n["type"] == "user") {
                     ns.push(serde_json::json!({"type": "user"}));
                 }
-                let map = serde_json::json!([{"containerID": 0, "hostID": USERNS_HOST_ID, "size": USERNS_SIZE}]);
+                let map =
+                    serde_json::json!([{"containerID": 0, "hostID": USERNS_HOST_ID, "size": size}]);
                 v["linux"]["uidMappings"] = map.clone();
                 v["linux"]["gidMappings"] = map;
+                if size == 1 {
+                    // gid 5 (tty) is not mapped: the kernel refuses the mount.
+                    for m in v["mounts"].as_array_mut().unwrap() {
+                        if m["type"] == "devpts" {
+                            if let Some(o) = m["options"].as_array_mut() {
+                                o.retain(|o| o != "gid=5");
+                            }
+                        }
+                    }
+                }
             });
             let st = Command::new("chown")
                 .args(["-R", "-h", &format!("{USERNS_HOST_ID}:{USERNS_HOST_ID}")])

@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod cli;
+mod containment;
 mod contract;
 mod exec;
 mod introspect;
