@@ -226,8 +226,29 @@ pub fn take_seccomp(plan: &mut Plan, spec: &mut Spec) -> Result<()> {
         if libcontainer::seccomp::is_notify(&profile) {
             bail!("seccomp profiles with SCMP_ACT_NOTIFY cannot be combined with fake root ({ANNOTATION}=off disables it)");
         }
+        refuse_ptrace_with_profile(plan)?;
         plan.seccomp = Some(profile);
         linux.set_seccomp(None);
+    }
+    Ok(())
+}
+
+/// The tracer is the one process of the container its seccomp profile does
+/// not confine. It is non-dumpable, so only CAP_SYS_PTRACE would let the
+/// workload trace it and make it run what the profile forbids: a spec that
+/// grants both is refused rather than quietly confined less than it says
+/// (docs/security.md).
+fn refuse_ptrace_with_profile(plan: &Plan) -> Result<()> {
+    const SYS_PTRACE: u64 = 1 << 19;
+    let granted = plan
+        .caps
+        .is_some_and(|c| (c.bounding | c.permitted | c.ambient) & SYS_PTRACE != 0);
+    if granted {
+        bail!(
+            "a fake-root container cannot grant CAP_SYS_PTRACE together with a seccomp profile: \
+             the workload could trace the tracer, which the profile does not confine \
+             (drop the capability, or set {ANNOTATION}=off)"
+        );
     }
     Ok(())
 }

@@ -83,10 +83,20 @@ fn make_non_dumpable() {
 /// Replaces this process with a sealed image of its own binary: the same
 /// arguments, the same environment plus the marker. Returns only on failure.
 pub fn reexec(resumed: &Resumed) -> anyhow::Error {
-    let image = match sealed_image() {
-        Ok(fd) => fd,
-        Err(e) => return e.context("cannot run from a sealed copy of rootlessrt"),
-    };
+    match image() {
+        Ok(image) => reexec_from(image, resumed),
+        Err(e) => e,
+    }
+}
+
+/// The sealed image of this binary, made now (e.g. while this process can
+/// still mount an overlay, before it joins a user namespace that cannot).
+pub fn image() -> Result<OwnedFd> {
+    sealed_image().context("cannot run from a sealed copy of rootlessrt")
+}
+
+/// `reexec` from an image made earlier.
+pub fn reexec_from(image: OwnedFd, resumed: &Resumed) -> anyhow::Error {
     let argv: Vec<CString> = std::env::args_os()
         .filter_map(|a| CString::new(a.into_vec()).ok())
         .collect();
@@ -228,6 +238,12 @@ fn memfd_image() -> Result<OwnedFd> {
             return Err(std::io::Error::last_os_error()).context("cannot copy the binary");
         }
         left -= n as usize;
+    }
+    // Nobody may write it (the seals), nor give it attributes: setxattr
+    // needs write permission, which no one but the host's root has.
+    // SAFETY: fchmod on our fd.
+    if unsafe { libc::fchmod(memfd.as_raw_fd(), 0o555) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("cannot chmod the copy");
     }
     let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
     // SAFETY: fcntl on our fd.

@@ -840,6 +840,47 @@ fn seccomp_escape(ctx: &Ctx) {
 }
 matrix!(seccomp_escape: user, root, root_userns, root_single);
 
+/// The same profile with CAP_SYS_PTRACE granted to the workload: it could
+/// seize the tracer (PID 1), which the profile does not confine, and run
+/// mkdir there. Such a fake-root container is refused at create, with one
+/// line that says why and what to do; without the tracer it runs.
+fn seccomp_with_ptrace_cap(ctx: &Ctx) {
+    let lab = Lab::new(ctx);
+    let b = lab.bundle(Tracer::On);
+    b.edit(|v| {
+        v["linux"]["seccomp"] = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"],
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 18}]
+        });
+        for set in ["bounding", "effective", "permitted"] {
+            v["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!("CAP_SYS_PTRACE"));
+        }
+    });
+    b.set_sh("/attacks/probe --mkdir /seccomp-escape 1 comm:rlrt-init; true");
+    let id = ctx.id();
+    let out = ctx
+        .rt(["run", "--bundle"])
+        .arg(b.path.to_string_lossy())
+        .arg(&id)
+        .run();
+    out.assert_clean_error(&["CAP_SYS_PTRACE", "seccomp", FAKE_ROOT]);
+    assert!(!b.file("seccomp-escape-1").exists(), "{out}");
+    b.edit(|v| v["annotations"][FAKE_ROOT] = serde_json::json!("off"));
+    b.set_sh("mkdir /tmp/x 2>/dev/null; echo $?");
+    let out = ctx
+        .rt(["run", "--bundle"])
+        .arg(b.path.to_string_lossy())
+        .arg(ctx.id())
+        .run();
+    assert!(out.success() && out.stdout == "1\n", "fake root off: {out}");
+    lab.check_host();
+}
+matrix!(seccomp_with_ptrace_cap: user, root);
+
 // ---- 6. root-mode exec and the container's user namespace ----------------
 
 /// As root, with a user namespace of the container's own (fake root off):

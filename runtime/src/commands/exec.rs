@@ -102,21 +102,30 @@ fn prepare(global: &Global, e: &Exec, resumed: Option<Resumed>) -> Result<Resume
     let init = h
         .pid()
         .ok_or_else(|| anyhow!("container {:?} has no pid", e.id))?;
-    if outer {
+    // The sealed image is made where an overlay can be mounted (else it is
+    // a copy of the binary): in the outer namespace we join (rootless,
+    // with a mount namespace of our own), before a container's own user
+    // namespace (as root, where the host's mounts are not ours).
+    let image = if outer {
         crate::userns::join_outer(init)?;
-    } else if crate::userns::enter_user_of(init)? && h.meta.emulation != "off" {
-        // The init (the tracer) is non-dumpable and its image was exec'd
-        // on the host: from inside the container's user namespace nothing
-        // can open its namespaces, and outside it the exec'd process would
-        // act with the host's root identity (docs/security.md).
-        bail!(
-            "cannot exec in container {:?}: as root, exec into a fake-root container with a \
-             user namespace of its own is not supported (use rootless, or {}=off)",
-            e.id,
-            emulation::ANNOTATION
-        );
-    }
-    Err(sealed::reexec(&Resumed { root, outer }))
+        sealed::image()?
+    } else {
+        let image = sealed::image()?;
+        if crate::userns::enter_user_of(init)? && h.meta.emulation != "off" {
+            // The init (the tracer) is non-dumpable and its image was exec'd
+            // on the host: from inside the container's user namespace nothing
+            // can open its namespaces, and outside it the exec'd process
+            // would act with the host's root identity (docs/security.md).
+            bail!(
+                "cannot exec in container {:?}: as root, exec into a fake-root container with a \
+                 user namespace of its own is not supported (use rootless, or {}=off)",
+                e.id,
+                emulation::ANNOTATION
+            );
+        }
+        image
+    };
+    Err(sealed::reexec_from(image, &Resumed { root, outer }))
 }
 
 pub fn exec(global: &Global, e: &Exec, resumed: Option<Resumed>) -> Result<i32> {
