@@ -25,9 +25,12 @@ pub struct Options<'a> {
     pub root: PathBuf,
 }
 
+/// `--rootless`: `auto` is runc's rule, rootless when euid ≠ 0 or when
+/// rootlessrt runs in a nested user namespace (rootless podman, buildah and
+/// a containerd in `unshare -Urm` run it as uid 0 in theirs).
 pub fn is_rootless(global: &Global) -> Result<bool> {
     match global.rootless.as_str() {
-        "auto" => Ok(!nix::unistd::geteuid().is_root()),
+        "auto" => Ok(!nix::unistd::geteuid().is_root() || !userns::in_initial_userns()),
         "true" => Ok(true),
         "false" => Ok(false),
         other => bail!("--rootless {other:?}: expected auto, true or false"),

@@ -55,6 +55,55 @@ pub fn join_outer(init_pid: i32) -> Result<()> {
     private_cgroup2()
 }
 
+/// One line of a `uid_map` / `gid_map`: `size` IDs from `inside` map to
+/// `outside` in the parent namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdRange {
+    pub inside: u32,
+    pub outside: u32,
+    pub size: u32,
+}
+
+pub fn parse_map(text: &str) -> Vec<IdRange> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace().map(|x| x.parse::<u32>());
+            match (f.next(), f.next(), f.next()) {
+                (Some(Ok(inside)), Some(Ok(outside)), Some(Ok(size))) => Some(IdRange {
+                    inside,
+                    outside,
+                    size,
+                }),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// runc's rule (`userns.RunningInUserNS`): this process is in the initial
+/// user namespace when the first line of its uid_map is the whole identity
+/// range `0 0 4294967295`, or when there is no uid_map at all (a kernel
+/// without user namespaces). Anything else is a nested namespace, even
+/// with euid 0: podman's, a `unshare -Urm`, a container's.
+///
+/// Read once: it is the namespace rootlessrt was started in, asked about
+/// before `create` may enter one of its own.
+pub fn in_initial_userns() -> bool {
+    static INITIAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *INITIAL.get_or_init(|| match fs::read_to_string("/proc/self/uid_map") {
+        Ok(text) => is_initial_map(&text),
+        Err(_) => true,
+    })
+}
+
+fn is_initial_map(text: &str) -> bool {
+    match text.lines().next().map(parse_map).as_deref() {
+        Some([r]) => r.inside == 0 && r.outside == 0 && r.size == u32::MAX,
+        // Empty: runc assumes the initial namespace.
+        _ => true,
+    }
+}
+
 fn private_cgroup2() -> Result<()> {
     mount(
         None::<&str>,
@@ -105,4 +154,20 @@ fn ensure_single_threaded() -> Result<()> {
         bail!("internal error: cannot change user namespace with {n} threads");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initial_namespace_is_the_full_identity_map() {
+        assert!(is_initial_map("         0          0 4294967295\n"));
+        assert!(is_initial_map(""));
+        // podman / unshare -Urm without subuid, and with a subuid range
+        assert!(!is_initial_map("         0       1001          1\n"));
+        assert!(!is_initial_map("0 1001 1\n1 100000 65536\n"));
+        // root's identity, but not the whole range: a nested namespace
+        assert!(!is_initial_map("0 0 65536\n"));
+    }
 }
