@@ -9,12 +9,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Result};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
-use oci_spec::runtime::{LinuxNamespaceType, Spec, UserBuilder};
+use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, Spec, UserBuilder};
 
+use crate::cgroups;
 use crate::cli::{Create, Global};
 use crate::emulation::{self, Plan, TracerExecutor};
 use crate::store::{self, Meta, RootLock};
-use crate::userns::{self, SingleMap};
+use crate::userns::{self, Maps, SingleMap};
 
 pub struct Options<'a> {
     pub global: &'a Global,
@@ -34,6 +35,85 @@ pub fn is_rootless(global: &Global) -> Result<bool> {
         "true" => Ok(true),
         "false" => Ok(false),
         other => bail!("--rootless {other:?}: expected auto, true or false"),
+    }
+}
+
+/// Where the container's user namespace comes from.
+#[derive(Debug)]
+enum Userns {
+    /// As the config says, built by libcontainer: root, or root of a nested
+    /// namespace whose config maps more than its own ID.
+    Spec,
+    /// A rootless caller whose config maps a single ID to its own: rootlessrt
+    /// first enters a user namespace with that mapping (`userns::enter_outer`)
+    /// and builds the container inside it, without one of its own.
+    Outer { uid: SingleMap, gid: SingleMap },
+    /// A config without a user namespace, given to rootlessrt running as
+    /// root of a nested one (podman, buildah, a containerd in `unshare
+    /// -Urm`): that namespace is the container's, as with runc.
+    Inherited,
+}
+
+/// The config's user namespace entry, new (no path) or joined.
+fn spec_userns(spec: &Spec) -> Option<&LinuxNamespace> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .and_then(|ns| ns.iter().find(|n| n.typ() == LinuxNamespaceType::User))
+}
+
+/// `inherited`: the maps of the nested namespace rootlessrt runs in, if any
+/// (`userns::inherited_maps`).
+fn plan_userns(rootless: bool, spec: &Spec, inherited: Option<&Maps>) -> Result<Userns> {
+    let nested_root = nix::unistd::geteuid().is_root() && inherited.is_some();
+    if !rootless {
+        return Ok(Userns::Spec);
+    }
+    match (spec_userns(spec), inherited) {
+        (Some(ns), _) if ns.path().is_none() => {
+            let linux = spec.linux().as_ref();
+            let uid = single_map(
+                linux.and_then(|l| l.uid_mappings().as_ref()),
+                nix::unistd::geteuid().as_raw(),
+                "uidMappings",
+            );
+            let gid = single_map(
+                linux.and_then(|l| l.gid_mappings().as_ref()),
+                nix::unistd::getegid().as_raw(),
+                "gidMappings",
+            );
+            match (uid, gid) {
+                (Ok(uid), Ok(gid)) => Ok(Userns::Outer { uid, gid }),
+                // Root of a nested namespace may write larger maps itself.
+                _ if nested_root => Ok(Userns::Spec),
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            }
+        }
+        (Some(_), _) if nested_root => Ok(Userns::Spec),
+        (None, Some(_)) if nested_root => Ok(Userns::Inherited),
+        _ => bail!(
+            "rootless containers need a user namespace in config.json (try `rootlessrt spec --rootless`)"
+        ),
+    }
+}
+
+/// Moves rootlessrt into the namespaces the container is built in. Returns
+/// whether that is a private cgroup view, where the container has no cgroup
+/// unless the user's own cgroup2 subtree is delegated: the cgroup-less
+/// paths of `pause`, `ps`, `kill --all` are used for it.
+fn enter_namespaces(userns: &Userns, spec: &Spec, id: &str) -> Result<bool> {
+    match userns {
+        Userns::Spec => Ok(false),
+        Userns::Outer { uid, gid } => {
+            userns::enter_outer(*uid, *gid)?;
+            Ok(true)
+        }
+        // A hierarchy we may write (delegated to this namespace): use it.
+        Userns::Inherited if cgroups::writable(spec, id) => Ok(false),
+        Userns::Inherited => {
+            userns::private_view()?;
+            Ok(true)
+        }
     }
 }
 
@@ -101,17 +181,28 @@ fn single_map(
 }
 
 /// The spec libcontainer gets: what the user wrote, adapted to the outer
-/// namespace and to the tracer.
-fn adapt_spec(mut spec: Spec, bundle: &Path, drop_userns: bool, plan: &mut Plan) -> Result<Spec> {
-    let faked_user = plan.active();
-    if faked_user {
-        emulation::take_seccomp(plan, &mut spec)?;
+/// namespace, to the tracer and to a missing cgroup. Returns whether
+/// anything changed.
+fn adapt_spec(spec: &mut Spec, userns: &Userns, plan: &mut Plan, has_cgroup: bool) -> Result<bool> {
+    let mut changed = false;
+    if !matches!(userns, Userns::Spec) {
+        changed |= cgroups::adapt_rootless(spec, has_cgroup)?;
     }
-    if let Some(root) = spec.root_mut() {
-        let abs = bundle.join(root.path());
-        root.set_path(abs);
+    if plan.active() {
+        emulation::take_seccomp(plan, spec)?;
+        // The workload's IDs are the tracer's business: libcontainer would
+        // fail to switch to an ID the single mapping does not hold.
+        if let Some(p) = spec.process_mut() {
+            let user = UserBuilder::default()
+                .uid(0u32)
+                .gid(0u32)
+                .build()
+                .map_err(|e| anyhow!("{e}"))?;
+            p.set_user(user);
+        }
+        changed = true;
     }
-    if drop_userns {
+    if matches!(userns, Userns::Outer { .. }) {
         if let Some(linux) = spec.linux_mut() {
             let ns: Vec<_> = linux
                 .namespaces()
@@ -124,20 +215,9 @@ fn adapt_spec(mut spec: Spec, bundle: &Path, drop_userns: bool, plan: &mut Plan)
             linux.set_uid_mappings(None);
             linux.set_gid_mappings(None);
         }
+        changed = true;
     }
-    if faked_user {
-        // The workload's IDs are the tracer's business: libcontainer would
-        // fail to switch to an ID the single mapping does not hold.
-        if let Some(p) = spec.process_mut() {
-            let user = UserBuilder::default()
-                .uid(0u32)
-                .gid(0u32)
-                .build()
-                .map_err(|e| anyhow!("{e}"))?;
-            p.set_user(user);
-        }
-    }
-    Ok(spec)
+    Ok(changed)
 }
 
 /// Creates the container; returns its init pid.
@@ -147,24 +227,19 @@ pub fn create(opts: &Options) -> Result<i32> {
     let rootless = is_rootless(opts.global)?;
     let root = opts.root.clone();
     let (bundle, spec) = load_bundle(&c.bundle)?;
-    let mode = emulation::mode_from_spec(&spec)?;
+    let inherited = userns::inherited_maps()?;
+    let userns = plan_userns(rootless, &spec, inherited.as_ref())?;
+    // No user namespace in the config: the one rootlessrt runs in is the
+    // container's, and decides the tracer's default.
+    let inherits_single_id =
+        spec_userns(&spec).is_none() && inherited.as_ref().is_some_and(Maps::single_id);
+    let mode = emulation::mode_from_spec(&spec, inherits_single_id)?;
     let mut plan = if matches!(mode, tracer::Mode::Off) {
         Plan::off()
     } else {
         emulation::plan_for_process(mode, spec.process().as_ref())
     };
     plan.stat_shim = emulation::stat_shim_from_spec(&spec)?;
-    let has_userns = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| {
-            ns.iter()
-                .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none())
-        });
-    if rootless && !has_userns {
-        bail!("rootless containers need a user namespace in config.json (try `rootlessrt spec --rootless`)");
-    }
     let pid_file = c.pid_file.as_ref().map(|p| absolute(p));
     let console = opts
         .own_console
@@ -181,9 +256,17 @@ pub fn create(opts: &Options) -> Result<i32> {
             .recursive(true)
             .mode(0o700)
             .create(&sidecar)?;
-        let needs_rewrite = rootless || plan.active();
-        let lc_bundle = if needs_rewrite {
-            let adapted = adapt_spec(spec.clone(), &bundle, rootless, &mut plan)?;
+        // runc runs from the bundle: relative mount sources and hook paths
+        // are relative to it.
+        std::env::set_current_dir(&bundle)?;
+        let private_view = enter_namespaces(&userns, &spec, &c.id)?;
+        let has_cgroup = matches!(userns, Userns::Spec) || cgroups::writable(&spec, &c.id);
+        let mut adapted = spec.clone();
+        let lc_bundle = if adapt_spec(&mut adapted, &userns, &mut plan, has_cgroup)? {
+            if let Some(r) = adapted.root_mut() {
+                let abs = bundle.join(r.path());
+                r.set_path(abs);
+            }
             adapted
                 .save(sidecar.join("config.json"))
                 .map_err(|e| anyhow!("cannot write adapted config: {e}"))?;
@@ -191,23 +274,6 @@ pub fn create(opts: &Options) -> Result<i32> {
         } else {
             bundle.clone()
         };
-        // runc runs from the bundle: relative mount sources and hook paths
-        // are relative to it.
-        std::env::set_current_dir(&bundle)?;
-        if rootless {
-            let linux = spec.linux().as_ref();
-            let uid = single_map(
-                linux.and_then(|l| l.uid_mappings().as_ref()),
-                nix::unistd::geteuid().as_raw(),
-                "uidMappings",
-            )?;
-            let gid = single_map(
-                linux.and_then(|l| l.gid_mappings().as_ref()),
-                nix::unistd::getegid().as_raw(),
-                "gidMappings",
-            )?;
-            userns::enter_outer(uid, gid)?;
-        }
         let container = ContainerBuilder::new(c.id.clone(), SyscallType::default())
             .with_executor(TracerExecutor {
                 plan: plan.clone(),
@@ -234,7 +300,7 @@ pub fn create(opts: &Options) -> Result<i32> {
         // then, readers fall back to libcontainer's state (Handle::load).
         let meta = Meta {
             bundle: bundle.clone(),
-            outer_userns: rootless,
+            outer_userns: private_view,
             emulation: plan.mode_name().to_string(),
             init_start_time: crate::procs::start_time(pid),
             ..Default::default()

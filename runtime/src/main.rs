@@ -1,6 +1,7 @@
 //! rootlessrt: a runc-compatible OCI runtime that an unprivileged user
 //! without subordinate IDs can run, with fake root for package managers.
 
+mod cgroups;
 mod cli;
 mod commands;
 mod create;

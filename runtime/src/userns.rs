@@ -7,6 +7,13 @@
 //! EACCES libcgroups' v2 manager tolerates), and then lets libcontainer build
 //! the container *inside* it, without a user namespace of its own. The
 //! container's user namespace is that outer one; `exec` joins it by setns.
+//!
+//! Engines without subordinate IDs (rootless podman, buildah, a containerd
+//! started in `unshare -Urm`) have already done the first step: they run
+//! rootlessrt as uid 0 in a user namespace of their own and pass a config
+//! without one. That namespace is then the container's
+//! ([`inherited_maps`]); only the private mount + cgroup view is added
+//! ([`private_view`]).
 
 use std::fs;
 use std::path::Path;
@@ -45,14 +52,33 @@ pub fn enter_outer(uid: SingleMap, gid: SingleMap) -> Result<()> {
 }
 
 /// Joins the outer user namespace of a running container (for `exec`), and
-/// gives this process the same private cgroup2 view `create` had.
+/// gives this process the same private cgroup2 view `create` had. A
+/// container that inherited the namespace rootlessrt runs in (podman's) is
+/// already ours: setns to one's own user namespace is EINVAL.
 pub fn join_outer(init_pid: i32) -> Result<()> {
     ensure_single_threaded()?;
     let f = fs::File::open(format!("/proc/{init_pid}/ns/user"))
         .with_context(|| format!("cannot open the user namespace of pid {init_pid}"))?;
-    setns(f, CloneFlags::CLONE_NEWUSER).context("cannot join the container's user namespace")?;
+    if !same_file(&f, Path::new("/proc/self/ns/user")) {
+        setns(f, CloneFlags::CLONE_NEWUSER)
+            .context("cannot join the container's user namespace")?;
+    }
+    private_view()
+}
+
+/// A private mount namespace whose `/sys/fs/cgroup` is a cgroup2 view, in
+/// the user namespace this process is in (see [`private_cgroup2`]).
+pub fn private_view() -> Result<()> {
     unshare(CloneFlags::CLONE_NEWNS).context("cannot create a mount namespace")?;
     private_cgroup2()
+}
+
+fn same_file(f: &fs::File, other: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (f.metadata(), fs::metadata(other)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 /// One line of a `uid_map` / `gid_map`: `size` IDs from `inside` map to
@@ -62,6 +88,22 @@ pub struct IdRange {
     pub inside: u32,
     pub outside: u32,
     pub size: u32,
+}
+
+/// The ID maps of a user namespace, as seen from inside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Maps {
+    pub uid: Vec<IdRange>,
+    pub gid: Vec<IdRange>,
+}
+
+impl Maps {
+    /// Each map holds exactly one ID: what an engine without subordinate
+    /// IDs gets (`0 <user> 1`).
+    pub fn single_id(&self) -> bool {
+        let one = |m: &[IdRange]| m.iter().map(|r| u64::from(r.size)).sum::<u64>() == 1;
+        one(&self.uid) && one(&self.gid)
+    }
 }
 
 pub fn parse_map(text: &str) -> Vec<IdRange> {
@@ -102,6 +144,24 @@ fn is_initial_map(text: &str) -> bool {
         // Empty: runc assumes the initial namespace.
         _ => true,
     }
+}
+
+/// The maps of the user namespace this process already runs in, when it is
+/// not the initial one: the namespace a container without one of its own
+/// inherits.
+pub fn inherited_maps() -> Result<Option<Maps>> {
+    if in_initial_userns() {
+        return Ok(None);
+    }
+    let read = |f: &str| {
+        fs::read_to_string(format!("/proc/self/{f}"))
+            .map(|t| parse_map(&t))
+            .with_context(|| format!("cannot read /proc/self/{f}"))
+    };
+    Ok(Some(Maps {
+        uid: read("uid_map")?,
+        gid: read("gid_map")?,
+    }))
 }
 
 fn private_cgroup2() -> Result<()> {
@@ -169,5 +229,32 @@ mod tests {
         assert!(!is_initial_map("0 1001 1\n1 100000 65536\n"));
         // root's identity, but not the whole range: a nested namespace
         assert!(!is_initial_map("0 0 65536\n"));
+    }
+
+    #[test]
+    fn single_id_maps() {
+        let m = |t: &str| Maps {
+            uid: parse_map(t),
+            gid: parse_map(t),
+        };
+        assert!(m("0 1001 1\n").single_id());
+        assert!(!m("0 1001 1\n1 100000 65536\n").single_id());
+        assert!(!m("0 0 4294967295\n").single_id());
+        assert!(!m("").single_id());
+        assert_eq!(
+            parse_map(" 0 1001 1\n 5 7 2\n"),
+            vec![
+                IdRange {
+                    inside: 0,
+                    outside: 1001,
+                    size: 1
+                },
+                IdRange {
+                    inside: 5,
+                    outside: 7,
+                    size: 2
+                }
+            ]
+        );
     }
 }
