@@ -15,7 +15,7 @@ use crate::cgroups;
 use crate::cli::{Create, Global};
 use crate::emulation::{self, Plan, TracerExecutor};
 use crate::store::{self, Meta, RootLock};
-use crate::userns::{self, Maps, SingleMap};
+use crate::userns::{self, IdRange, MapSource, Maps, SingleMap};
 
 pub struct Options<'a> {
     pub global: &'a Global,
@@ -51,7 +51,7 @@ enum Userns {
     /// A config without a user namespace, given to rootlessrt running as
     /// root of a nested one (podman, buildah, a containerd in `unshare
     /// -Urm`): that namespace is the container's, as with runc.
-    Inherited,
+    Inherited(Maps),
 }
 
 /// The config's user namespace entry, new (no path) or joined.
@@ -90,10 +90,51 @@ fn plan_userns(rootless: bool, spec: &Spec, inherited: Option<&Maps>) -> Result<
             }
         }
         (Some(_), _) if nested_root => Ok(Userns::Spec),
-        (None, Some(_)) if nested_root => Ok(Userns::Inherited),
+        (None, Some(maps)) if nested_root => Ok(Userns::Inherited(maps.clone())),
         _ => bail!(
             "rootless containers need a user namespace in config.json (try `rootlessrt spec --rootless`)"
         ),
+    }
+}
+
+/// The maps the container's user namespace will have, when it has one.
+fn effective_maps(userns: &Userns, spec: &Spec) -> Option<(Maps, MapSource)> {
+    let one = |m: &SingleMap| {
+        vec![IdRange {
+            inside: m.inside,
+            outside: m.outside,
+            size: 1,
+        }]
+    };
+    let from_spec = |m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| -> Vec<IdRange> {
+        m.into_iter()
+            .flatten()
+            .map(|m| IdRange {
+                inside: m.container_id(),
+                outside: m.host_id(),
+                size: m.size(),
+            })
+            .collect()
+    };
+    match userns {
+        Userns::Outer { uid, gid } => Some((
+            Maps {
+                uid: one(uid),
+                gid: one(gid),
+            },
+            MapSource::Config,
+        )),
+        Userns::Inherited(maps) => Some((maps.clone(), MapSource::Inherited)),
+        Userns::Spec => {
+            spec_userns(spec).filter(|n| n.path().is_none())?;
+            let linux = spec.linux().as_ref()?;
+            let maps = Maps {
+                uid: from_spec(linux.uid_mappings().as_ref()),
+                gid: from_spec(linux.gid_mappings().as_ref()),
+            };
+            // No maps at all: libcontainer's own error says so.
+            (!maps.uid.is_empty() && !maps.gid.is_empty()).then_some((maps, MapSource::Config))
+        }
     }
 }
 
@@ -109,8 +150,8 @@ fn enter_namespaces(userns: &Userns, spec: &Spec, id: &str) -> Result<bool> {
             Ok(true)
         }
         // A hierarchy we may write (delegated to this namespace): use it.
-        Userns::Inherited if cgroups::writable(spec, id) => Ok(false),
-        Userns::Inherited => {
+        Userns::Inherited(_) if cgroups::writable(spec, id) => Ok(false),
+        Userns::Inherited(_) => {
             userns::private_view()?;
             Ok(true)
         }
@@ -181,10 +222,13 @@ fn single_map(
 }
 
 /// The spec libcontainer gets: what the user wrote, adapted to the outer
-/// namespace, to the tracer and to a missing cgroup. Returns whether
-/// anything changed.
+/// namespace, to the tracer, to the container's ID maps and to a missing
+/// cgroup. Returns whether anything changed.
 fn adapt_spec(spec: &mut Spec, userns: &Userns, plan: &mut Plan, has_cgroup: bool) -> Result<bool> {
     let mut changed = false;
+    if let Some((maps, source)) = effective_maps(userns, spec) {
+        changed |= userns::adapt_mount_ids(spec, &maps, source)?;
+    }
     if !matches!(userns, Userns::Spec) {
         changed |= cgroups::adapt_rootless(spec, has_cgroup)?;
     }

@@ -206,6 +206,85 @@ pub fn is_cgroup2(p: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// Where a container's ID maps come from, for error messages.
+#[derive(Debug, Clone, Copy)]
+pub enum MapSource {
+    /// `linux.uidMappings` / `linux.gidMappings` of the config.
+    Config,
+    /// The user namespace rootlessrt was started in (the engine's).
+    Inherited,
+}
+
+impl MapSource {
+    fn field(self, kind: &str) -> String {
+        match self {
+            MapSource::Config => format!("linux.{kind}Mappings"),
+            MapSource::Inherited => {
+                format!("/proc/self/{kind}_map of the user namespace rootlessrt runs in")
+            }
+        }
+    }
+}
+
+fn is_mapped(id: u32, map: &[IdRange]) -> bool {
+    map.iter()
+        .any(|r| id >= r.inside && u64::from(id - r.inside) < u64::from(r.size))
+}
+
+/// `uid=` / `gid=` mount options (ctr's devpts `gid=5`) must name IDs the
+/// container's user namespace maps, or the mount fails with EINVAL. Under a
+/// single-ID map an unmapped one is dropped, as `spec --rootless` writes
+/// the mount (the filesystem then takes the mounter's ID, the one mapped
+/// ID); with a larger map it is an error naming the field. Returns whether
+/// the spec changed.
+pub fn adapt_mount_ids(
+    spec: &mut oci_spec::runtime::Spec,
+    maps: &Maps,
+    source: MapSource,
+) -> Result<bool> {
+    let Some(mounts) = spec.mounts_mut().as_mut() else {
+        return Ok(false);
+    };
+    let mut changed = false;
+    for (i, m) in mounts.iter_mut().enumerate() {
+        let Some(opts) = m.options().clone() else {
+            continue;
+        };
+        let mut kept = Vec::with_capacity(opts.len());
+        let mut dropped = false;
+        for opt in opts {
+            let (kind, value, map) = match opt.split_once('=') {
+                Some(("uid", v)) => ("uid", v, &maps.uid),
+                Some(("gid", v)) => ("gid", v, &maps.gid),
+                _ => {
+                    kept.push(opt);
+                    continue;
+                }
+            };
+            let dest = m.destination().display();
+            let id: u32 = value.parse().map_err(|_| {
+                anyhow::anyhow!("mounts[{i}] ({dest}): option {opt:?} is not a numeric {kind}")
+            })?;
+            if is_mapped(id, map) {
+                kept.push(opt);
+            } else if map.iter().map(|r| u64::from(r.size)).sum::<u64>() == 1 {
+                tracing::debug!("mounts[{i}] ({dest}): {opt} is not mapped: dropped");
+                dropped = true;
+            } else {
+                bail!(
+                    "mounts[{i}] ({dest}): option {opt} names a {kind} that {} does not map",
+                    source.field(kind)
+                );
+            }
+        }
+        if dropped {
+            m.set_options(Some(kept));
+            changed = true;
+        }
+    }
+    Ok(changed)
+}
+
 fn ensure_single_threaded() -> Result<()> {
     let n = fs::read_dir("/proc/self/task")
         .map(|d| d.count())
@@ -219,6 +298,77 @@ fn ensure_single_threaded() -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn spec_with_mounts(mounts: serde_json::Value) -> oci_spec::runtime::Spec {
+        serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "mounts": mounts
+        }))
+        .unwrap()
+    }
+
+    fn options(spec: &oci_spec::runtime::Spec, i: usize) -> Vec<String> {
+        spec.mounts().as_ref().unwrap()[i]
+            .options()
+            .clone()
+            .unwrap()
+    }
+
+    #[test]
+    fn unmapped_mount_ids_are_dropped_under_a_single_id_map() {
+        let devpts = serde_json::json!([
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "newinstance", "mode=0620", "gid=5"]},
+            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+             "options": ["uid=0", "gid=0", "mode=1777"]}
+        ]);
+        let single = Maps {
+            uid: parse_map("0 1001 1"),
+            gid: parse_map("0 1001 1"),
+        };
+        let mut s = spec_with_mounts(devpts.clone());
+        assert!(adapt_mount_ids(&mut s, &single, MapSource::Inherited).unwrap());
+        assert_eq!(options(&s, 0), ["nosuid", "newinstance", "mode=0620"]);
+        assert_eq!(options(&s, 1), ["uid=0", "gid=0", "mode=1777"]);
+        // nothing to change: the spec stays as it is
+        assert!(!adapt_mount_ids(&mut s, &single, MapSource::Inherited).unwrap());
+
+        let range = Maps {
+            uid: parse_map("0 100000 65536"),
+            gid: parse_map("0 100000 65536"),
+        };
+        let mut s = spec_with_mounts(devpts);
+        assert!(!adapt_mount_ids(&mut s, &range, MapSource::Config).unwrap());
+        assert_eq!(options(&s, 0).last().unwrap(), "gid=5");
+    }
+
+    #[test]
+    fn an_unmapped_id_under_a_range_names_its_field() {
+        let range = Maps {
+            uid: parse_map("0 100000 1000"),
+            gid: parse_map("0 100000 1000"),
+        };
+        for (opt, want) in [
+            (
+                "gid=5000",
+                "names a gid that linux.gidMappings does not map",
+            ),
+            (
+                "uid=5000",
+                "names a uid that linux.uidMappings does not map",
+            ),
+            ("gid=x", "is not a numeric gid"),
+        ] {
+            let mut s = spec_with_mounts(serde_json::json!([
+                {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": [opt]}
+            ]));
+            let e = adapt_mount_ids(&mut s, &range, MapSource::Config)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want) && e.contains("/dev/pts"), "{e}");
+        }
+    }
 
     #[test]
     fn initial_namespace_is_the_full_identity_map() {
