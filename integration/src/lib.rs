@@ -42,6 +42,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub mod console;
+pub mod engines;
 pub mod procs;
 
 pub use console::ConsoleSocket;

@@ -9,81 +9,224 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Result};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
-use oci_spec::runtime::{LinuxNamespaceType, Spec, UserBuilder};
+use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, Spec, UserBuilder};
 
+use crate::cgroups;
 use crate::cli::{Create, Global};
 use crate::emulation::{self, Plan, TracerExecutor};
 use crate::sealed::{self, Resumed};
 use crate::store::{self, Meta, RootLock};
-use crate::userns::{self, SingleMap};
+use crate::userns::{self, IdRange, MapSource, Maps, SingleMap};
 
 pub struct Options<'a> {
     pub global: &'a Global,
     pub create: &'a Create,
     /// A console socket rootlessrt itself listens on (`run` with a tty).
     pub own_console: Option<PathBuf>,
-    /// The state root, resolved before we may enter a user namespace.
-    pub root: PathBuf,
-    /// A rootless container: this process already entered its outer user
-    /// namespace (`prepare`).
-    pub rootless: bool,
+    /// What `prepare` did before the re-execution: the state root, resolved
+    /// before any namespace change, and the container's user namespace.
+    pub resumed: Resumed,
 }
 
 /// The first steps of `create` and `run`, before anything else: resolve the
-/// state root, enter a rootless container's outer user namespace, and
-/// re-execute from a sealed image of this binary (sealed.rs). Returns in
-/// the re-executed process only, with what the first one did.
+/// state root, decide where the container's user namespace comes from and
+/// enter the namespaces it is built in, then re-execute from a sealed image
+/// of this binary (sealed.rs). Returns in the re-executed process only,
+/// with what the first one did (a process inside a namespace it made would
+/// no longer tell the cases apart).
 pub fn prepare(global: &Global, c: &Create, resumed: Option<Resumed>) -> Result<Resumed> {
     if let Some(r) = resumed {
         return Ok(r);
     }
     let root = store::state_root(global.root.as_deref())?;
     let rootless = is_rootless(global)?;
-    if rootless {
-        let (_, spec) = load_bundle(&c.bundle)?;
-        let (uid, gid) = outer_maps(&spec)?;
-        userns::enter_outer(uid, gid)?;
-    }
+    let (_, spec) = load_bundle(&c.bundle)?;
+    let inherited = userns::inherited_maps()?;
+    let userns = plan_userns(rootless, &spec, inherited.as_ref())?;
+    let private_view = enter_namespaces(&userns, &spec, &c.id)?;
     Err(sealed::reexec(&Resumed {
         root,
-        outer: rootless,
+        outer: private_view,
+        detail: userns.encode(),
     }))
 }
 
-/// The single uid and gid mapping of a rootless container's outer user
-/// namespace.
-fn outer_maps(spec: &Spec) -> Result<(SingleMap, SingleMap)> {
-    let has_userns = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| {
-            ns.iter()
-                .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none())
-        });
-    if !has_userns {
-        bail!("rootless containers need a user namespace in config.json (try `rootlessrt spec --rootless`)");
-    }
-    let linux = spec.linux().as_ref();
-    let uid = single_map(
-        linux.and_then(|l| l.uid_mappings().as_ref()),
-        nix::unistd::geteuid().as_raw(),
-        "uidMappings",
-    )?;
-    let gid = single_map(
-        linux.and_then(|l| l.gid_mappings().as_ref()),
-        nix::unistd::getegid().as_raw(),
-        "gidMappings",
-    )?;
-    Ok((uid, gid))
-}
-
+/// `--rootless`: `auto` is runc's rule, rootless when euid ≠ 0 or when
+/// rootlessrt runs in a nested user namespace (rootless podman, buildah and
+/// a containerd in `unshare -Urm` run it as uid 0 in theirs).
 pub fn is_rootless(global: &Global) -> Result<bool> {
     match global.rootless.as_str() {
-        "auto" => Ok(!nix::unistd::geteuid().is_root()),
+        "auto" => Ok(!nix::unistd::geteuid().is_root() || !userns::in_initial_userns()),
         "true" => Ok(true),
         "false" => Ok(false),
         other => bail!("--rootless {other:?}: expected auto, true or false"),
+    }
+}
+
+/// Where the container's user namespace comes from.
+#[derive(Debug)]
+enum Userns {
+    /// As the config says, built by libcontainer: root, or root of a nested
+    /// namespace whose config maps more than its own ID.
+    Spec,
+    /// A rootless caller whose config maps a single ID to its own: rootlessrt
+    /// first enters a user namespace with that mapping (`userns::enter_outer`)
+    /// and builds the container inside it, without one of its own.
+    Outer { uid: SingleMap, gid: SingleMap },
+    /// A config without a user namespace, given to rootlessrt running as
+    /// root of a nested one (podman, buildah, a containerd in `unshare
+    /// -Urm`): that namespace is the container's, as with runc.
+    Inherited(Maps),
+}
+
+impl Userns {
+    /// For the re-executed process (`Resumed::detail`).
+    fn encode(&self) -> String {
+        match self {
+            Userns::Spec => "spec".into(),
+            Userns::Outer { uid, gid } => format!(
+                "outer:{}:{}:{}:{}",
+                uid.inside, uid.outside, gid.inside, gid.outside
+            ),
+            Userns::Inherited(_) => "inherited".into(),
+        }
+    }
+
+    /// `encode`'s text; the inherited maps are still ours to read (no
+    /// namespace was entered for them).
+    fn decode(s: &str) -> Result<Userns> {
+        let bad = || anyhow!("internal error: bad resumed user namespace {s:?}");
+        if s == "spec" {
+            return Ok(Userns::Spec);
+        }
+        if s == "inherited" {
+            return userns::inherited_maps()?
+                .map(Userns::Inherited)
+                .ok_or_else(bad);
+        }
+        let n: Vec<u32> = s
+            .strip_prefix("outer:")
+            .ok_or_else(bad)?
+            .split(':')
+            .map(|x| x.parse().map_err(|_| bad()))
+            .collect::<Result<_>>()?;
+        match n[..] {
+            [ui, uo, gi, go] => Ok(Userns::Outer {
+                uid: SingleMap {
+                    inside: ui,
+                    outside: uo,
+                },
+                gid: SingleMap {
+                    inside: gi,
+                    outside: go,
+                },
+            }),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// The config's user namespace entry, new (no path) or joined.
+fn spec_userns(spec: &Spec) -> Option<&LinuxNamespace> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .and_then(|ns| ns.iter().find(|n| n.typ() == LinuxNamespaceType::User))
+}
+
+/// `inherited`: the maps of the nested namespace rootlessrt runs in, if any
+/// (`userns::inherited_maps`).
+fn plan_userns(rootless: bool, spec: &Spec, inherited: Option<&Maps>) -> Result<Userns> {
+    let nested_root = nix::unistd::geteuid().is_root() && inherited.is_some();
+    if !rootless {
+        return Ok(Userns::Spec);
+    }
+    match (spec_userns(spec), inherited) {
+        (Some(ns), _) if ns.path().is_none() => {
+            let linux = spec.linux().as_ref();
+            let uid = single_map(
+                linux.and_then(|l| l.uid_mappings().as_ref()),
+                nix::unistd::geteuid().as_raw(),
+                "uidMappings",
+            );
+            let gid = single_map(
+                linux.and_then(|l| l.gid_mappings().as_ref()),
+                nix::unistd::getegid().as_raw(),
+                "gidMappings",
+            );
+            match (uid, gid) {
+                (Ok(uid), Ok(gid)) => Ok(Userns::Outer { uid, gid }),
+                // Root of a nested namespace may write larger maps itself.
+                _ if nested_root => Ok(Userns::Spec),
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            }
+        }
+        (Some(_), _) if nested_root => Ok(Userns::Spec),
+        (None, Some(maps)) if nested_root => Ok(Userns::Inherited(maps.clone())),
+        _ => bail!(
+            "rootless containers need a user namespace in config.json (try `rootlessrt spec --rootless`)"
+        ),
+    }
+}
+
+/// The maps the container's user namespace will have, when it has one.
+fn effective_maps(userns: &Userns, spec: &Spec) -> Option<(Maps, MapSource)> {
+    let one = |m: &SingleMap| {
+        vec![IdRange {
+            inside: m.inside,
+            outside: m.outside,
+            size: 1,
+        }]
+    };
+    let from_spec = |m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| -> Vec<IdRange> {
+        m.into_iter()
+            .flatten()
+            .map(|m| IdRange {
+                inside: m.container_id(),
+                outside: m.host_id(),
+                size: m.size(),
+            })
+            .collect()
+    };
+    match userns {
+        Userns::Outer { uid, gid } => Some((
+            Maps {
+                uid: one(uid),
+                gid: one(gid),
+            },
+            MapSource::Config,
+        )),
+        Userns::Inherited(maps) => Some((maps.clone(), MapSource::Inherited)),
+        Userns::Spec => {
+            spec_userns(spec).filter(|n| n.path().is_none())?;
+            let linux = spec.linux().as_ref()?;
+            let maps = Maps {
+                uid: from_spec(linux.uid_mappings().as_ref()),
+                gid: from_spec(linux.gid_mappings().as_ref()),
+            };
+            // No maps at all: libcontainer's own error says so.
+            (!maps.uid.is_empty() && !maps.gid.is_empty()).then_some((maps, MapSource::Config))
+        }
+    }
+}
+
+/// Moves rootlessrt into the namespaces the container is built in. Returns
+/// whether that is a private cgroup view, where the container has no cgroup
+/// unless the user's own cgroup2 subtree is delegated: the cgroup-less
+/// paths of `pause`, `ps`, `kill --all` are used for it.
+fn enter_namespaces(userns: &Userns, spec: &Spec, id: &str) -> Result<bool> {
+    match userns {
+        Userns::Spec => Ok(false),
+        Userns::Outer { uid, gid } => {
+            userns::enter_outer(*uid, *gid)?;
+            Ok(true)
+        }
+        // A hierarchy we may write (delegated to this namespace): use it.
+        Userns::Inherited(_) if cgroups::writable(spec, id) => Ok(false),
+        Userns::Inherited(_) => {
+            userns::private_view()?;
+            Ok(true)
+        }
     }
 }
 
@@ -151,17 +294,32 @@ fn single_map(
 }
 
 /// The spec libcontainer gets: what the user wrote, adapted to the outer
-/// namespace and to the tracer.
-fn adapt_spec(mut spec: Spec, bundle: &Path, drop_userns: bool, plan: &mut Plan) -> Result<Spec> {
-    let faked_user = plan.active();
-    if faked_user {
-        emulation::take_seccomp(plan, &mut spec)?;
+/// namespace, to the tracer, to the container's ID maps and to a missing
+/// cgroup. Returns whether anything changed.
+fn adapt_spec(spec: &mut Spec, userns: &Userns, plan: &mut Plan, has_cgroup: bool) -> Result<bool> {
+    let mut changed = false;
+    if let Some((maps, source)) = effective_maps(userns, spec) {
+        changed |= userns::adapt_mount_ids(spec, &maps, source)?;
     }
-    if let Some(root) = spec.root_mut() {
-        let abs = bundle.join(root.path());
-        root.set_path(abs);
+    if !matches!(userns, Userns::Spec) {
+        changed |= cgroups::adapt_rootless(spec, has_cgroup)?;
     }
-    if drop_userns {
+    if plan.active() {
+        emulation::take_seccomp(plan, spec)?;
+        // The workload's IDs are the tracer's business: libcontainer would
+        // fail to switch to an ID the single mapping does not hold.
+        if let Some(p) = spec.process_mut() {
+            let user = UserBuilder::default()
+                .uid(0u32)
+                .gid(0u32)
+                .build()
+                .map_err(|e| anyhow!("{e}"))?;
+            p.set_user(user);
+            emulation::grant_tracer_caps(plan, p);
+        }
+        changed = true;
+    }
+    if matches!(userns, Userns::Outer { .. }) {
         if let Some(linux) = spec.linux_mut() {
             let ns: Vec<_> = linux
                 .namespaces()
@@ -174,31 +332,23 @@ fn adapt_spec(mut spec: Spec, bundle: &Path, drop_userns: bool, plan: &mut Plan)
             linux.set_uid_mappings(None);
             linux.set_gid_mappings(None);
         }
+        changed = true;
     }
-    if faked_user {
-        // The workload's IDs are the tracer's business: libcontainer would
-        // fail to switch to an ID the single mapping does not hold.
-        if let Some(p) = spec.process_mut() {
-            let user = UserBuilder::default()
-                .uid(0u32)
-                .gid(0u32)
-                .build()
-                .map_err(|e| anyhow!("{e}"))?;
-            p.set_user(user);
-            emulation::grant_tracer_caps(plan, p);
-        }
-    }
-    Ok(spec)
+    Ok(changed)
 }
 
 /// Creates the container; returns its init pid.
 pub fn create(opts: &Options) -> Result<i32> {
     let c = opts.create;
     store::validate_id(&c.id)?;
-    let rootless = opts.rootless;
-    let root = opts.root.clone();
+    let root = opts.resumed.root.clone();
     let (bundle, spec) = load_bundle(&c.bundle)?;
-    let mode = emulation::mode_from_spec(&spec)?;
+    let userns = Userns::decode(&opts.resumed.detail)?;
+    let private_view = opts.resumed.outer;
+    // No user namespace in the config: the one rootlessrt runs in is the
+    // container's, and decides the tracer's default.
+    let inherits_single_id = matches!(&userns, Userns::Inherited(m) if m.single_id());
+    let mode = emulation::mode_from_spec(&spec, inherits_single_id)?;
     let mut plan = if matches!(mode, tracer::Mode::Off) {
         Plan::off()
     } else {
@@ -221,9 +371,16 @@ pub fn create(opts: &Options) -> Result<i32> {
             .recursive(true)
             .mode(0o700)
             .create(&sidecar)?;
-        let needs_rewrite = rootless || plan.active();
-        let lc_bundle = if needs_rewrite {
-            let adapted = adapt_spec(spec.clone(), &bundle, rootless, &mut plan)?;
+        // runc runs from the bundle: relative mount sources and hook paths
+        // are relative to it.
+        std::env::set_current_dir(&bundle)?;
+        let has_cgroup = matches!(userns, Userns::Spec) || cgroups::writable(&spec, &c.id);
+        let mut adapted = spec.clone();
+        let lc_bundle = if adapt_spec(&mut adapted, &userns, &mut plan, has_cgroup)? {
+            if let Some(r) = adapted.root_mut() {
+                let abs = bundle.join(r.path());
+                r.set_path(abs);
+            }
             adapted
                 .save(sidecar.join("config.json"))
                 .map_err(|e| anyhow!("cannot write adapted config: {e}"))?;
@@ -231,9 +388,6 @@ pub fn create(opts: &Options) -> Result<i32> {
         } else {
             bundle.clone()
         };
-        // runc runs from the bundle: relative mount sources and hook paths
-        // are relative to it.
-        std::env::set_current_dir(&bundle)?;
         let container = ContainerBuilder::new(c.id.clone(), SyscallType::default())
             .with_executor(TracerExecutor {
                 plan: plan.clone(),
@@ -260,7 +414,7 @@ pub fn create(opts: &Options) -> Result<i32> {
         // then, readers fall back to libcontainer's state (Handle::load).
         let meta = Meta {
             bundle: bundle.clone(),
-            outer_userns: rootless,
+            outer_userns: private_view,
             emulation: plan.mode_name().to_string(),
             init_start_time: crate::procs::start_time(pid),
             ..Default::default()

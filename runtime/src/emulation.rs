@@ -2,8 +2,10 @@
 //!
 //! It is on by default when the container's user namespace maps a single ID
 //! (what an unprivileged user without subuid gets), off with a full range or
-//! no user namespace. The annotation `io.rootlessrt.fake-root` (`off`, `ids`,
-//! `full`) overrides that per container.
+//! no user namespace. That namespace is the config's, or, when the config
+//! has none, the one rootlessrt was started in (rootless podman, buildah, a
+//! containerd in `unshare -Urm`). The annotation `io.rootlessrt.fake-root`
+//! (`off`, `ids`, `full`) overrides that per container.
 
 use std::ffi::CString;
 use std::str::FromStr;
@@ -113,14 +115,17 @@ pub fn single_id_userns(spec: &Spec) -> bool {
     single(linux.uid_mappings()) && single(linux.gid_mappings())
 }
 
-pub fn mode_from_spec(spec: &Spec) -> Result<tracer::Mode> {
+/// The tracer mode of a container. `inherited_single_id`: the config has no
+/// user namespace and the one rootlessrt runs in maps a single ID, so the
+/// container gets that one (`userns::inherited_maps`).
+pub fn mode_from_spec(spec: &Spec, inherited_single_id: bool) -> Result<tracer::Mode> {
     if let Some(v) = spec.annotations().as_ref().and_then(|a| a.get(ANNOTATION)) {
         return match tracer::Mode::from_str(v) {
             Ok(m) => Ok(m),
             Err(_) => bail!("annotation {ANNOTATION}={v:?}: expected off, ids or full"),
         };
     }
-    Ok(if single_id_userns(spec) {
+    Ok(if single_id_userns(spec) || inherited_single_id {
         tracer::Mode::Full
     } else {
         tracer::Mode::Off

@@ -1,6 +1,7 @@
 //! rootlessrt: a runc-compatible OCI runtime that an unprivileged user
 //! without subordinate IDs can run, with fake root for package managers.
 
+mod cgroups;
 mod cli;
 mod commands;
 mod create;
@@ -65,8 +66,7 @@ fn dispatch(cli: &Cli, resumed: Option<sealed::Resumed>) -> anyhow::Result<i32> 
                 global: g,
                 create: c,
                 own_console: None,
-                root: resumed.root,
-                rootless: resumed.outer,
+                resumed,
             })?;
         }
         Command::Start(a) => commands::lifecycle::start(&root()?, &a.id)?,

@@ -25,6 +25,7 @@
 use std::ffi::{CString, OsString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
@@ -33,31 +34,26 @@ use anyhow::{anyhow, Context, Result};
 const MARKER: &str = "_RLRT_SEALED";
 
 /// What the command had done when it re-executed itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Resumed {
     /// The state root, resolved before any namespace change.
     pub root: PathBuf,
-    /// The command already entered (or joined) the container's outer user
-    /// namespace.
+    /// The command entered (or joined) the container's outer user namespace,
+    /// or made itself a private mount and cgroup view.
     pub outer: bool,
+    /// The command's own account of what it decided (create: where the
+    /// container's user namespace comes from).
+    #[serde(default)]
+    pub detail: String,
 }
 
 impl Resumed {
     fn encode(&self) -> OsString {
-        let mut v = vec![if self.outer { b'1' } else { b'0' }, b':'];
-        v.extend_from_slice(self.root.as_os_str().as_bytes());
-        OsString::from_vec(v)
+        OsString::from(serde_json::to_string(self).expect("serializable"))
     }
 
     fn decode(v: &[u8]) -> Option<Resumed> {
-        let (flag, root) = (v.first()?, v.get(2..)?);
-        if v.get(1) != Some(&b':') || root.is_empty() {
-            return None;
-        }
-        Some(Resumed {
-            root: PathBuf::from(OsString::from_vec(root.to_vec())),
-            outer: *flag == b'1',
-        })
+        serde_json::from_slice(v).ok()
     }
 }
 
@@ -357,14 +353,18 @@ mod tests {
 
     #[test]
     fn marker_round_trips() {
-        for (root, outer) in [("/run/rootlessrt", false), ("/tmp/a:b c/é", true)] {
+        for (root, outer, detail) in [
+            ("/run/rootlessrt", false, "spec"),
+            ("/tmp/a:b c/é", true, "outer:0:1000:0:1000"),
+        ] {
             let r = Resumed {
                 root: PathBuf::from(root),
                 outer,
+                detail: detail.into(),
             };
             assert_eq!(Resumed::decode(r.encode().as_bytes()), Some(r));
         }
-        for bad in [&b""[..], b"1", b"1:", b"1x/run"] {
+        for bad in [&b""[..], b"1", b"1:", b"{}"] {
             assert_eq!(Resumed::decode(bad), None, "{bad:?}");
         }
     }

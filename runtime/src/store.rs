@@ -17,16 +17,18 @@ use serde::{Deserialize, Serialize};
 
 pub const MAX_ID_LEN: usize = 200;
 
-/// The state root: `--root`, else `/run/rootlessrt` for root, else
-/// `$XDG_RUNTIME_DIR/rootlessrt`, else a private directory in /tmp.
+/// The state root: `--root`, else (runc's choice of `/run/runc` or
+/// `$XDG_RUNTIME_DIR/runc`) `$XDG_RUNTIME_DIR/rootlessrt` when it is set,
+/// usable and [`honor_xdg`] says so, else `/run/rootlessrt` for root and a
+/// private directory in /tmp for a user.
 pub fn state_root(flag: Option<&Path>) -> Result<PathBuf> {
-    let root = match flag {
-        Some(p) => p.to_path_buf(),
-        None if nix::unistd::geteuid().is_root() => PathBuf::from("/run/rootlessrt"),
-        None => match std::env::var_os("XDG_RUNTIME_DIR") {
-            Some(x) if !x.is_empty() && Path::new(&x).is_dir() => Path::new(&x).join("rootlessrt"),
-            _ => PathBuf::from(format!("/tmp/rootlessrt-{}", nix::unistd::geteuid())),
-        },
+    let euid = nix::unistd::geteuid();
+    let xdg = flag.is_none().then(xdg_runtime_dir).flatten();
+    let root = match (flag, &xdg) {
+        (Some(p), _) => p.to_path_buf(),
+        (None, Some(x)) => x.join("rootlessrt"),
+        (None, None) if euid.is_root() => PathBuf::from("/run/rootlessrt"),
+        (None, None) => PathBuf::from(format!("/tmp/rootlessrt-{euid}")),
     };
     fs::DirBuilder::new()
         .recursive(true)
@@ -34,14 +36,46 @@ pub fn state_root(flag: Option<&Path>) -> Result<PathBuf> {
         .create(&root)
         .with_context(|| format!("cannot create state directory {}", root.display()))?;
     let meta = fs::metadata(&root)?;
-    if flag.is_none() && meta.uid() != nix::unistd::geteuid().as_raw() {
+    if flag.is_none() && meta.uid() != euid.as_raw() {
         bail!("state directory {} is not owned by you", root.display());
     }
-    if flag.is_none() && meta.permissions().mode() & 0o077 != 0 {
-        fs::set_permissions(&root, fs::Permissions::from_mode(0o700))?;
+    // Like runc, sticky in XDG_RUNTIME_DIR: the XDG spec lets the session
+    // manager prune files there that are not.
+    let mode = if xdg.is_some() { 0o1700 } else { 0o700 };
+    if flag.is_none() && meta.permissions().mode() & 0o1077 != mode & 0o1000 {
+        fs::set_permissions(&root, fs::Permissions::from_mode(mode))?;
     }
     root.canonicalize()
         .with_context(|| format!("state directory {}", root.display()))
+}
+
+/// runc's `shouldHonorXDGRuntimeDir`: a user's, and root's in a nested user
+/// namespace (podman's, where `USER` is the real user's name) unless `USER`
+/// says root; never real root's (`/run/user/0` would move root's state).
+fn honor_xdg(euid_is_root: bool, nested: bool, user: Option<&str>) -> bool {
+    !euid_is_root || (nested && user != Some("root"))
+}
+
+/// `$XDG_RUNTIME_DIR` when rootlessrt should and can keep its state there:
+/// set, a directory, writable and searchable by us.
+fn xdg_runtime_dir() -> Option<PathBuf> {
+    let x = std::env::var_os("XDG_RUNTIME_DIR").filter(|x| !x.is_empty())?;
+    let euid_is_root = nix::unistd::geteuid().is_root();
+    let nested = euid_is_root && !crate::userns::in_initial_userns();
+    let user = std::env::var("USER").ok();
+    if !honor_xdg(euid_is_root, nested, user.as_deref()) {
+        return None;
+    }
+    let x = PathBuf::from(x);
+    let usable = x.is_dir()
+        && nix::unistd::faccessat(
+            None,
+            &x,
+            nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK,
+            nix::fcntl::AtFlags::AT_EACCESS,
+        )
+        .is_ok();
+    usable.then_some(x)
 }
 
 /// runc's rule: letters, digits and `_ + - .`, not `.` or `..`. We also cap
@@ -78,7 +112,10 @@ pub struct Meta {
     /// The bundle the user passed (libcontainer may have been given a
     /// rewritten copy of its config).
     pub bundle: PathBuf,
-    /// The container runs inside an outer user namespace we created.
+    /// The container was built in a private mount + cgroup view (inside the
+    /// outer user namespace we created, or the nested one rootlessrt was
+    /// started in): it has no cgroup we manage, and `exec` rebuilds that
+    /// view, joining the init's user namespace when it is not its own.
     pub outer_userns: bool,
     /// Tracer mode: off, ids or full.
     pub emulation: String,
@@ -278,6 +315,18 @@ pub fn list_ids(root: &Path) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn xdg_runtime_dir_like_runc() {
+        assert!(honor_xdg(false, false, Some("alice")));
+        assert!(honor_xdg(false, false, Some("root")));
+        // root of the initial namespace keeps /run/rootlessrt
+        assert!(!honor_xdg(true, false, Some("alice")));
+        // podman's namespace: USER is the user's name (or unset)
+        assert!(honor_xdg(true, true, Some("alice")));
+        assert!(honor_xdg(true, true, None));
+        assert!(!honor_xdg(true, true, Some("root")));
+    }
 
     #[test]
     fn ids() {

@@ -125,7 +125,14 @@ fn prepare(global: &Global, e: &Exec, resumed: Option<Resumed>) -> Result<Resume
         }
         image
     };
-    Err(sealed::reexec_from(image, &Resumed { root, outer }))
+    Err(sealed::reexec_from(
+        image,
+        &Resumed {
+            root,
+            outer,
+            detail: String::new(),
+        },
+    ))
 }
 
 pub fn exec(global: &Global, e: &Exec, resumed: Option<Resumed>) -> Result<i32> {

@@ -25,10 +25,9 @@ pub fn run(global: &Global, r: &Run, resumed: Option<Resumed>) -> Result<i32> {
     } else {
         None
     };
-    let root = resumed.root;
+    let root = resumed.root.clone();
     let opts = Options {
-        root: root.clone(),
-        rootless: resumed.outer,
+        resumed,
         global,
         create: c,
         own_console: own_console.as_ref().map(|l| l.path.clone()),
