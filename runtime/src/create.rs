@@ -13,6 +13,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec, UserBuilder};
 
 use crate::cli::{Create, Global};
 use crate::emulation::{self, Plan, TracerExecutor};
+use crate::hooks;
 use crate::store::{self, Meta, RootLock};
 use crate::userns::{self, SingleMap};
 
@@ -178,9 +179,11 @@ pub fn create(opts: &Options) -> Result<i32> {
             .recursive(true)
             .mode(0o700)
             .create(&sidecar)?;
-        let needs_rewrite = rootless || plan.active();
+        let needs_rewrite = rootless || plan.active() || hooks::needs_adapting(&spec);
+        let mut own_hooks = hooks::OwnHooks::default();
         let lc_bundle = if needs_rewrite {
-            let adapted = adapt_spec(spec.clone(), &bundle, rootless, &mut plan)?;
+            let mut adapted = adapt_spec(spec.clone(), &bundle, rootless, &mut plan)?;
+            own_hooks = hooks::adapt(&mut adapted, &bundle)?;
             adapted
                 .save(sidecar.join("config.json"))
                 .map_err(|e| anyhow!("cannot write adapted config: {e}"))?;
@@ -234,6 +237,7 @@ pub fn create(opts: &Options) -> Result<i32> {
             outer_userns: rootless,
             emulation: plan.mode_name().to_string(),
             init_start_time: crate::procs::start_time(pid),
+            hooks: own_hooks,
             ..Default::default()
         };
         meta.save(&root, &c.id)?;

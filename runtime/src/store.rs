@@ -83,6 +83,9 @@ pub struct Meta {
     /// The init process's start time (clock ticks), to tell pid reuse apart.
     #[serde(default)]
     pub init_start_time: Option<u64>,
+    /// The poststart and poststop hooks, which rootlessrt runs (hooks.rs).
+    #[serde(default, skip_serializing_if = "crate::hooks::OwnHooks::is_empty")]
+    pub hooks: crate::hooks::OwnHooks,
 }
 
 pub fn sidecar_dir(root: &Path, id: &str) -> PathBuf {

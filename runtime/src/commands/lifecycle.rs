@@ -11,8 +11,8 @@ use libcontainer::container::ContainerStatus;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use crate::procs;
 use crate::store::{self, Handle};
+use crate::{hooks, procs};
 
 pub fn start(root: &Path, id: &str) -> Result<()> {
     let mut h = Handle::load(root, id)?;
@@ -27,27 +27,32 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     start_created(&mut h).map_err(|e| anyhow!("cannot start container {id:?}: {e}"))
 }
 
+/// The state hooks see: libcontainer's, with the bundle the user gave (not
+/// the adapted copy libcontainer was handed).
+fn hook_state(h: &Handle) -> libcontainer::container::State {
+    let mut state = h.container.state.clone();
+    state.bundle = h.meta.bundle.clone();
+    state
+}
+
 /// libcontainer's `Container::start`, with the state saved in place
 /// (`store::save_in_place`): wake the init through its notify socket, record
-/// `running`, then run the poststart hooks in the runtime's namespaces.
+/// `running`, then run the poststart hooks in the runtime's namespaces (a
+/// failing one is a warning: the spec says the lifecycle goes on).
 fn start_created(h: &mut Handle) -> Result<()> {
     use libcontainer::notify_socket::{NotifySocket, NOTIFY_FILE};
-    let flat = |e: libcontainer::error::LibcontainerError| anyhow!(crate::errors::flatten(&e));
-    let config = libcontainer::config::YoukiConfig::load(&h.container.root)
-        .map_err(|e| anyhow!("cannot load its saved config: {e}"))?;
     NotifySocket::new(h.container.root.join(NOTIFY_FILE))
         .notify_container_start()
         .map_err(|e| anyhow!("cannot wake its init: {e}"))?;
     h.set_status(ContainerStatus::Running)?;
-    if let Some(hooks) = config.hooks.as_ref() {
-        libcontainer::hooks::run_hooks(
-            hooks.poststart().as_ref(),
-            Some(&h.container.state),
-            Some(&h.container.root),
-            None,
-            None,
-        )
-        .map_err(|e| flat(e.into()))?;
+    if !h.meta.hooks.poststart.is_empty() {
+        let state = hook_state(h);
+        hooks::run_each(
+            "poststart",
+            &h.meta.hooks.poststart,
+            &state,
+            Some(&h.meta.bundle),
+        );
     }
     Ok(())
 }
@@ -125,7 +130,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     // In memory only: libcontainer re-derives the status from the pid
     // anyway, and the file is about to go (a rewrite costs an ext4 flush).
     h.container.set_status(ContainerStatus::Stopped);
-    // libcontainer removes the cgroup, runs poststop hooks and the state dir.
+    let state = hook_state(&h);
+    // libcontainer removes the cgroup and its state dir (the poststop hooks
+    // were kept out of its config).
     if let Err(e) = h.container.delete(true) {
         let msg = crate::errors::flatten(&e);
         if !h.meta.outer_userns {
@@ -134,7 +141,16 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             tracing::debug!("delete {id}: {msg}");
         }
     }
-    h.remove_state()
+    h.remove_state()?;
+    // After the container is gone, before `delete` returns; each one runs
+    // even when another failed.
+    hooks::run_each(
+        "poststop",
+        &h.meta.hooks.poststop,
+        &state,
+        Some(&h.meta.bundle),
+    );
+    Ok(())
 }
 
 pub fn pause(root: &Path, id: &str) -> Result<()> {
