@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Result};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
-use oci_spec::runtime::{LinuxNamespaceType, Spec, UserBuilder};
+use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
+use oci_spec::runtime::{LinuxCapabilitiesBuilder, LinuxNamespaceType, Process, Spec, UserBuilder};
 
 use crate::cli::{Create, Global};
 use crate::emulation::{self, Plan, TracerExecutor};
@@ -62,11 +63,12 @@ pub fn load_bundle(bundle: &Path) -> Result<(PathBuf, Spec)> {
             rootfs.display()
         );
     }
+    // `process` itself may be missing: the spec requires it only for
+    // `start` (see `placeholder_process`).
     if spec
         .process()
         .as_ref()
-        .and_then(|p| p.args().as_ref())
-        .is_none_or(|a| a.is_empty())
+        .is_some_and(|p| p.args().as_ref().is_none_or(|a| a.is_empty()))
     {
         bail!(
             "{}: process.args must name the command to run",
@@ -144,7 +146,11 @@ pub fn create(opts: &Options) -> Result<i32> {
     store::validate_id(&c.id)?;
     let rootless = is_rootless(opts.global)?;
     let root = opts.root.clone();
-    let (bundle, spec) = load_bundle(&c.bundle)?;
+    let (bundle, mut spec) = load_bundle(&c.bundle)?;
+    let no_process = spec.process().is_none();
+    if no_process {
+        spec.set_process(Some(placeholder_process()?));
+    }
     let mode = emulation::mode_from_spec(&spec)?;
     let mut plan = if matches!(mode, tracer::Mode::Off) {
         Plan::off()
@@ -179,7 +185,7 @@ pub fn create(opts: &Options) -> Result<i32> {
             .recursive(true)
             .mode(0o700)
             .create(&sidecar)?;
-        let needs_rewrite = rootless || plan.active() || hooks::needs_adapting(&spec);
+        let needs_rewrite = rootless || plan.active() || no_process || hooks::needs_adapting(&spec);
         let mut own_hooks = hooks::OwnHooks::default();
         let lc_bundle = if needs_rewrite {
             let mut adapted = adapt_spec(spec.clone(), &bundle, rootless, &mut plan)?;
@@ -208,11 +214,16 @@ pub fn create(opts: &Options) -> Result<i32> {
             )?;
             userns::enter_outer(uid, gid)?;
         }
-        let container = ContainerBuilder::new(c.id.clone(), SyscallType::default())
-            .with_executor(TracerExecutor {
+        let builder = ContainerBuilder::new(c.id.clone(), SyscallType::default());
+        let builder = if no_process {
+            builder.with_executor(NoProcess)
+        } else {
+            builder.with_executor(TracerExecutor {
                 plan: plan.clone(),
                 init: true,
             })
+        };
+        let container = builder
             .with_root_path(&root)
             .map_err(|e| anyhow!("{e}"))?
             .with_pid_file(pid_file.as_ref())
@@ -238,6 +249,7 @@ pub fn create(opts: &Options) -> Result<i32> {
             emulation: plan.mode_name().to_string(),
             init_start_time: crate::procs::start_time(pid),
             hooks: own_hooks,
+            no_process,
             ..Default::default()
         };
         meta.save(&root, &c.id)?;
@@ -248,6 +260,41 @@ pub fn create(opts: &Options) -> Result<i32> {
         let _ = store::remove_state(&root, &c.id);
     }
     result
+}
+
+/// The process a container without `process` gets from libcontainer, which
+/// needs one: no capabilities, no new privileges; it waits for `start`,
+/// which fails and kills it instead of running anything (lifecycle::start).
+fn placeholder_process() -> Result<Process> {
+    let none = std::collections::HashSet::new;
+    let caps = LinuxCapabilitiesBuilder::default()
+        .bounding(none())
+        .effective(none())
+        .permitted(none())
+        .inheritable(none())
+        .ambient(none())
+        .build()
+        .map_err(|e| anyhow!("{e}"))?;
+    let mut p = Process::default();
+    p.set_args(Some(vec!["rootlessrt: no process".into()]));
+    p.set_capabilities(Some(caps));
+    p.set_no_new_privileges(Some(true));
+    p.set_rlimits(None);
+    Ok(p)
+}
+
+/// The executor of that placeholder: never runs anything.
+#[derive(Clone)]
+struct NoProcess;
+
+impl Executor for NoProcess {
+    fn exec(&self, _: &Spec) -> Result<(), ExecutorError> {
+        Err(ExecutorError::Other("config.json has no process".into()))
+    }
+
+    fn validate(&self, _: &Spec) -> Result<(), ExecutorValidationError> {
+        Ok(())
+    }
 }
 
 fn absolute(p: &Path) -> PathBuf {

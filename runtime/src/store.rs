@@ -86,6 +86,9 @@ pub struct Meta {
     /// The poststart and poststop hooks, which rootlessrt runs (hooks.rs).
     #[serde(default, skip_serializing_if = "crate::hooks::OwnHooks::is_empty")]
     pub hooks: crate::hooks::OwnHooks,
+    /// config.json has no `process`: `start` fails (a placeholder waits).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_process: bool,
 }
 
 pub fn sidecar_dir(root: &Path, id: &str) -> PathBuf {

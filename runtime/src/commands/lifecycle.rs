@@ -24,7 +24,21 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         }
         ContainerStatus::Creating => bail!("cannot start a container that is still being created"),
     }
+    if h.meta.no_process {
+        stop_placeholder(&h);
+        bail!("cannot start container {id:?}: config.json has no process to run");
+    }
     start_created(&mut h).map_err(|e| anyhow!("cannot start container {id:?}: {e}"))
+}
+
+/// A container created without `process` cannot start (the spec requires
+/// an error): its placeholder init goes, so the container is `stopped`
+/// and an ordinary `delete` removes it.
+fn stop_placeholder(h: &Handle) {
+    if let Some(pid) = h.pid() {
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+        procs::wait_gone(pid, Duration::from_secs(10));
+    }
 }
 
 /// The state hooks see: libcontainer's, with the bundle the user gave (not
