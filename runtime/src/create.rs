@@ -14,9 +14,9 @@ use oci_spec::runtime::{LinuxCapabilitiesBuilder, LinuxNamespaceType, Process, S
 
 use crate::cli::{Create, Global};
 use crate::emulation::{self, Plan, TracerExecutor};
-use crate::hooks;
 use crate::store::{self, Meta, RootLock};
 use crate::userns::{self, SingleMap};
+use crate::{hooks, seccomp_late};
 
 pub struct Options<'a> {
     pub global: &'a Global,
@@ -158,6 +158,7 @@ pub fn create(opts: &Options) -> Result<i32> {
         emulation::plan_for_process(mode, spec.process().as_ref())
     };
     plan.stat_shim = emulation::stat_shim_from_spec(&spec)?;
+    let seccomp_late = seccomp_late::wanted(&plan, &spec);
     let has_userns = spec
         .linux()
         .as_ref()
@@ -185,11 +186,15 @@ pub fn create(opts: &Options) -> Result<i32> {
             .recursive(true)
             .mode(0o700)
             .create(&sidecar)?;
-        let needs_rewrite = rootless || plan.active() || no_process || hooks::needs_adapting(&spec);
+        let needs_rewrite =
+            rootless || plan.active() || no_process || seccomp_late || hooks::needs_adapting(&spec);
         let mut own_hooks = hooks::OwnHooks::default();
         let lc_bundle = if needs_rewrite {
             let mut adapted = adapt_spec(spec.clone(), &bundle, rootless, &mut plan)?;
             own_hooks = hooks::adapt(&mut adapted, &bundle)?;
+            if seccomp_late {
+                seccomp_late::route(&mut plan, &mut adapted);
+            }
             adapted
                 .save(sidecar.join("config.json"))
                 .map_err(|e| anyhow!("cannot write adapted config: {e}"))?;
@@ -250,6 +255,7 @@ pub fn create(opts: &Options) -> Result<i32> {
             init_start_time: crate::procs::start_time(pid),
             hooks: own_hooks,
             no_process,
+            seccomp: plan.seccomp.clone(),
             ..Default::default()
         };
         meta.save(&root, &c.id)?;

@@ -52,6 +52,10 @@ pub struct Plan {
     /// The container's own seccomp profile, loaded by the tracer's child
     /// right before exec (see `tracer::PreExec`) instead of by libcontainer.
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    /// CAP_SYS_ADMIN lent to the process (effective, permitted) so that
+    /// the executor can load `seccomp` without noNewPrivileges; taken back
+    /// once it is loaded (seccomp_late.rs).
+    pub lent_admin: (bool, bool),
     /// Preload the in-process stat shim (container init, Mode::Full).
     pub stat_shim: bool,
 }
@@ -66,6 +70,7 @@ impl Plan {
             caps: None,
             no_new_privs: false,
             seccomp: None,
+            lent_admin: (false, false),
             stat_shim: false,
         }
     }
@@ -177,6 +182,7 @@ pub fn plan_for_process(mode: tracer::Mode, process: Option<&oci_spec::runtime::
         })),
         no_new_privs: p.no_new_privileges().unwrap_or(false),
         seccomp: None,
+        lent_admin: (false, false),
         stat_shim: false,
     }
 }
@@ -209,6 +215,9 @@ pub struct TracerExecutor {
 impl Executor for TracerExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
         if !self.plan.active() {
+            if let Some(profile) = &self.plan.seccomp {
+                crate::seccomp_late::load(profile, self.plan.lent_admin)?;
+            }
             return DefaultExecutor {}.exec(spec);
         }
         let args = spec

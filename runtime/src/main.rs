@@ -9,6 +9,7 @@ mod errors;
 mod hooks;
 mod logging;
 mod procs;
+mod seccomp_late;
 mod signal;
 mod store;
 mod tty;

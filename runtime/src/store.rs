@@ -89,6 +89,10 @@ pub struct Meta {
     /// config.json has no `process`: `start` fails (a placeholder waits).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_process: bool,
+    /// The container's seccomp profile when our executor loads it (the
+    /// tracer's child, or seccomp_late.rs), for `exec` to load it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
 }
 
 pub fn sidecar_dir(root: &Path, id: &str) -> PathBuf {
