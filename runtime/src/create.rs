@@ -16,7 +16,7 @@ use crate::cli::{Create, Global};
 use crate::emulation::{self, Plan, TracerExecutor};
 use crate::store::{self, Meta, RootLock};
 use crate::userns::{self, SingleMap};
-use crate::{hooks, seccomp_late};
+use crate::{hooks, mounts, seccomp_late};
 
 pub struct Options<'a> {
     pub global: &'a Global,
@@ -167,6 +167,9 @@ pub fn create(opts: &Options) -> Result<i32> {
             ns.iter()
                 .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none())
         });
+    // Its mounts are locked: a bind mount must keep its source's atime.
+    let keep_mount_flags =
+        (rootless || in_user_namespace(&spec)) && mounts::need_keeping(&spec, &bundle);
     if rootless && !has_userns {
         bail!("rootless containers need a user namespace in config.json (try `rootlessrt spec --rootless`)");
     }
@@ -186,14 +189,21 @@ pub fn create(opts: &Options) -> Result<i32> {
             .recursive(true)
             .mode(0o700)
             .create(&sidecar)?;
-        let needs_rewrite =
-            rootless || plan.active() || no_process || seccomp_late || hooks::needs_adapting(&spec);
+        let needs_rewrite = rootless
+            || plan.active()
+            || no_process
+            || seccomp_late
+            || keep_mount_flags
+            || hooks::needs_adapting(&spec);
         let mut own_hooks = hooks::OwnHooks::default();
         let lc_bundle = if needs_rewrite {
             let mut adapted = adapt_spec(spec.clone(), &bundle, rootless, &mut plan)?;
             own_hooks = hooks::adapt(&mut adapted, &bundle)?;
             if seccomp_late {
                 seccomp_late::route(&mut plan, &mut adapted);
+            }
+            if keep_mount_flags {
+                mounts::keep_locked_flags(&mut adapted, &bundle);
             }
             adapted
                 .save(sidecar.join("config.json"))
@@ -266,6 +276,15 @@ pub fn create(opts: &Options) -> Result<i32> {
         let _ = store::remove_state(&root, &c.id);
     }
     result
+}
+
+/// Whether the container's namespaces live in a user namespace (a new one
+/// or one it joins).
+fn in_user_namespace(spec: &Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::User))
 }
 
 /// The process a container without `process` gets from libcontainer, which

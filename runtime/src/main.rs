@@ -8,6 +8,7 @@ mod emulation;
 mod errors;
 mod hooks;
 mod logging;
+mod mounts;
 mod procs;
 mod seccomp_late;
 mod signal;
