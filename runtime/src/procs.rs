@@ -104,6 +104,49 @@ pub fn wait_gone(init: i32, timeout: std::time::Duration) -> bool {
     }
 }
 
+/// A process's argv as the kernel shows it. Unlike `/proc/<pid>/exe`, it
+/// is readable without ptrace rights, which a user lacks over a container
+/// init that is not dumpable; it changes when the process execs.
+pub fn cmdline(pid: i32) -> Option<Vec<u8>> {
+    fs::read(format!("/proc/{pid}/cmdline")).ok()
+}
+
+/// The children of every thread of `pid`.
+fn children(pid: i32) -> Vec<i32> {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|s| {
+            s.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect()
+}
+
+/// Waits until the container's workload has been exec'd: its init, or (when
+/// the tracer is init) a child of it, shows an argv other than `before`,
+/// the init's while it waited for `start`. False when the init is gone
+/// first or `limit` passes (e.g. a long startContainer hook).
+pub fn wait_exec(init: i32, before: &[u8], limit: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    let mut pause = std::time::Duration::from_micros(50);
+    loop {
+        let exec_d = |pid: i32| cmdline(pid).is_some_and(|c| !c.is_empty() && c != before);
+        if exec_d(init) || children(init).into_iter().any(exec_d) {
+            return true;
+        }
+        if is_zombie_or_gone(init) || std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(5));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

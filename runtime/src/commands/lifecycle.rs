@@ -55,10 +55,18 @@ fn hook_state(h: &Handle) -> libcontainer::container::State {
 /// failing one is a warning: the spec says the lifecycle goes on).
 fn start_created(h: &mut Handle) -> Result<()> {
     use libcontainer::notify_socket::{NotifySocket, NOTIFY_FILE};
+    let init = h.pid().zip(h.pid().and_then(procs::cmdline));
     NotifySocket::new(h.container.root.join(NOTIFY_FILE))
         .notify_container_start()
         .map_err(|e| anyhow!("cannot wake its init: {e}"))?;
     h.set_status(ContainerStatus::Running)?;
+    // Like runc's `start`, return once the workload runs: a signal sent
+    // after `start` then reaches the workload rather than rootlessrt's init
+    // code (which, as a pid namespace's PID 1 without handlers, would drop
+    // it), and poststart hooks run after the process is executed.
+    if let Some((pid, before)) = init {
+        procs::wait_exec(pid, &before, Duration::from_secs(2));
+    }
     if !h.meta.hooks.poststart.is_empty() {
         let state = hook_state(h);
         hooks::run_each(
