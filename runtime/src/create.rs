@@ -179,7 +179,7 @@ pub fn create(opts: &Options) -> Result<i32> {
         .clone()
         .or_else(|| c.console_socket.as_ref().map(|p| absolute(p)));
 
-    let _lock = RootLock::acquire(&root)?;
+    let lock = RootLock::acquire(&root)?;
     if root.join(&c.id).exists() {
         bail!("container {:?} already exists", c.id);
     }
@@ -274,7 +274,9 @@ pub fn create(opts: &Options) -> Result<i32> {
     if result.is_err() {
         // Leave nothing behind: not our sidecar, not libcontainer's dir.
         let _ = store::remove_state(&root, &c.id);
+        lock.tidy(&root);
     }
+    drop(lock);
     result
 }
 

@@ -120,6 +120,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             if force && store::validate_id(id).is_ok() && !root.join(id).join("state.json").exists()
             {
                 store::remove_state(root, id)?;
+                store::tidy_root(root);
                 return Ok(());
             }
             return Err(e);
@@ -164,6 +165,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         }
     }
     h.remove_state()?;
+    store::tidy_root(root);
     // After the container is gone, before `delete` returns; each one runs
     // even when another failed.
     hooks::run_each(
