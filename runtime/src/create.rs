@@ -250,7 +250,7 @@ pub fn create(opts: &Options) -> Result<i32> {
             .with_detach(true)
             .with_no_pivot(c.no_pivot)
             .build()
-            .map_err(|e| anyhow!("{}", crate::errors::flatten(&e)))?;
+            .map_err(|e| anyhow!("{}", crate::errors::create_failed(&e)))?;
         let pid = container
             .pid()
             .ok_or_else(|| anyhow!("container has no init pid"))?

@@ -280,9 +280,9 @@ impl Executor for TracerExecutor {
             .and_then(|e| e.iter().find_map(|kv| kv.strip_prefix("PATH=")))
             .unwrap_or(DEFAULT_PATH);
         if find_executable(arg0, path).is_none() {
-            return Err(ExecutorValidationError::ArgValidationError(format!(
-                "exec: {arg0:?}: executable file not found in $PATH"
-            )));
+            return Err(ExecutorValidationError::ArgValidationError(
+                crate::errors::exec_not_found(arg0),
+            ));
         }
         Ok(())
     }
