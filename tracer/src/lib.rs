@@ -195,6 +195,6 @@ impl std::error::Error for Error {
     }
 }
 
-pub use runner::{run, run_then_exit};
+pub use runner::{forwarded as forwarded_signals, run, run_then_exit};
 
 mod runner;

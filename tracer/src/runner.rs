@@ -19,8 +19,11 @@ fn sys(what: &'static str) -> Error {
     Error::Sys(what, std::io::Error::last_os_error())
 }
 
-/// The signals the tracer forwards to the workload's main process.
-fn forwarded() -> Vec<i32> {
+/// The signals the tracer forwards to the workload's main process. A
+/// caller that blocks them before `run` (a container's init, so that none
+/// sent before the tracer is set up is lost) gets them unblocked in the
+/// workload.
+pub fn forwarded() -> Vec<i32> {
     let mut v = vec![
         libc::SIGHUP,
         libc::SIGINT,
@@ -73,6 +76,8 @@ extern "C" fn noop(_: libc::c_int) {}
 struct SignalSetup {
     set: libc::sigset_t,
     old_mask: libc::sigset_t,
+    /// The workload's mask: the caller's, without the forwarded signals.
+    child_mask: libc::sigset_t,
     old_actions: Vec<(i32, libc::sigaction)>,
 }
 
@@ -101,27 +106,51 @@ fn setup_signals(sigchld: bool) -> SignalSetup {
             libc::sigaddset(&mut mask, libc::SIGCHLD);
         }
         libc::pthread_sigmask(libc::SIG_BLOCK, &mask, &mut old_mask);
+        let mut child_mask = old_mask;
+        for s in forwarded() {
+            libc::sigdelset(&mut child_mask, s);
+        }
         SignalSetup {
             set,
             old_mask,
+            child_mask,
             old_actions,
         }
     }
 }
 
 impl SignalSetup {
-    /// In the child after fork (async-signal-safe). execve resets caught
-    /// signals to SIG_DFL by itself, so only ignored ones need restoring:
-    /// that is one sigaction instead of fifty on the way to the workload.
-    fn restore_in_child(&self) {
-        // SAFETY: restoring saved dispositions and the mask.
+    /// In the child after fork (async-signal-safe): ignored signals are
+    /// ignored again. The forwarded ones stay blocked until `before_exec`:
+    /// one forwarded to the child before it execs must not meet our no-op
+    /// handler, which would swallow it.
+    fn enter_child(&self) {
+        // SAFETY: restoring saved dispositions.
         unsafe {
             for (s, a) in &self.old_actions {
                 if a.sa_sigaction == libc::SIG_IGN {
                     libc::sigaction(*s, a, std::ptr::null_mut());
                 }
             }
-            libc::sigprocmask(libc::SIG_SETMASK, &self.old_mask, std::ptr::null_mut());
+        }
+    }
+
+    /// In the child, right before the workload's exec (and its own seccomp
+    /// profile): the no-op handlers go back to SIG_DFL, as execve would
+    /// make them, then the workload's mask is set. A forwarded signal that
+    /// is pending now takes its default action, as it would in the workload
+    /// before it set a handler; none is lost.
+    fn before_exec(&self) {
+        // SAFETY: plain sigaction/sigprocmask, async-signal-safe.
+        unsafe {
+            let mut dfl: libc::sigaction = std::mem::zeroed();
+            dfl.sa_sigaction = libc::SIG_DFL;
+            for (s, a) in &self.old_actions {
+                if a.sa_sigaction != libc::SIG_IGN {
+                    libc::sigaction(*s, &dfl, std::ptr::null_mut());
+                }
+            }
+            libc::sigprocmask(libc::SIG_SETMASK, &self.child_mask, std::ptr::null_mut());
         }
     }
 
@@ -420,7 +449,7 @@ fn child(
             .raw_os_error()
             .unwrap_or(libc::EIO)
     };
-    sigs.restore_in_child();
+    sigs.enter_child();
     // SAFETY: plain prctl.
     if nnp && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         fail(STAGE_SECCOMP, errno());
@@ -486,6 +515,7 @@ fn child(
             }
         }
     }
+    sigs.before_exec();
     if let Some(hook) = pre_exec {
         if let Err(e) = (hook.0)() {
             fail(STAGE_SECCOMP, e);
