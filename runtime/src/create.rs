@@ -14,6 +14,7 @@ use oci_spec::runtime::{LinuxCapabilitiesBuilder, LinuxNamespaceType, Process, S
 
 use crate::cli::{Create, Global};
 use crate::emulation::{self, Plan, TracerExecutor};
+use crate::init::{self, InitExecutor};
 use crate::store::{self, Meta, RootLock};
 use crate::userns::{self, SingleMap};
 use crate::{hooks, mounts, seccomp_late};
@@ -179,6 +180,7 @@ pub fn create(opts: &Options) -> Result<i32> {
         .clone()
         .or_else(|| c.console_socket.as_ref().map(|p| absolute(p)));
 
+    let dev_null = init::dev_null_modes();
     let lock = RootLock::acquire(&root)?;
     if root.join(&c.id).exists() {
         bail!("container {:?} already exists", c.id);
@@ -233,9 +235,13 @@ pub fn create(opts: &Options) -> Result<i32> {
         let builder = if no_process {
             builder.with_executor(NoProcess)
         } else {
-            builder.with_executor(TracerExecutor {
-                plan: plan.clone(),
-                init: true,
+            builder.with_executor(InitExecutor {
+                hold_signals: plan.active(),
+                inner: TracerExecutor {
+                    plan: plan.clone(),
+                    init: true,
+                },
+                dev_null,
             })
         };
         let container = builder

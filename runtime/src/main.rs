@@ -7,6 +7,7 @@ mod create;
 mod emulation;
 mod errors;
 mod hooks;
+mod init;
 mod logging;
 mod mounts;
 mod procs;
