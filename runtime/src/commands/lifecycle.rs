@@ -65,7 +65,12 @@ fn start_created(h: &mut Handle) -> Result<()> {
     // code (which, as a pid namespace's PID 1 without handlers, would drop
     // it), and poststart hooks run after the process is executed.
     if let Some((pid, before)) = init {
-        procs::wait_exec(pid, &before, Duration::from_secs(2));
+        let traced = h
+            .meta
+            .emulation
+            .parse::<tracer::Mode>()
+            .is_ok_and(|m| m != tracer::Mode::Off);
+        procs::wait_exec(pid, &before, traced, Duration::from_secs(2));
     }
     if !h.meta.hooks.poststart.is_empty() {
         let state = hook_state(h);
