@@ -11,4 +11,5 @@ mod exec;
 mod introspect;
 mod lifecycle;
 mod signals;
+mod spec_rules;
 mod tty;
