@@ -81,6 +81,9 @@ pub enum Command {
     Events(Events),
     /// Run a command as fake root in a fresh single-ID user namespace
     Fakeroot(Fakeroot),
+    /// Internal: runs an OCI hook with the state the spec wants (hooks.rs)
+    #[command(hide = true)]
+    Hook(HookShim),
 }
 
 #[derive(Args, Debug)]
@@ -231,4 +234,17 @@ pub struct Fakeroot {
     /// The command and its arguments
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
     pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Args, Debug)]
+pub struct HookShim {
+    /// The status the hook must see
+    pub status: String,
+    /// The user's bundle
+    pub bundle: PathBuf,
+    /// The hook's path
+    pub path: PathBuf,
+    /// The hook's argv (argv[0] first)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub argv: Vec<String>,
 }

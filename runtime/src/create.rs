@@ -9,14 +9,19 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Result};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
-use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, Spec, UserBuilder};
+use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
+use oci_spec::runtime::{
+    LinuxCapabilitiesBuilder, LinuxNamespace, LinuxNamespaceType, Process, Spec, UserBuilder,
+};
 
 use crate::cgroups;
 use crate::cli::{Create, Global};
 use crate::emulation::{self, Plan, TracerExecutor};
+use crate::init::{self, InitExecutor};
 use crate::sealed::{self, Resumed};
 use crate::store::{self, Meta, RootLock};
 use crate::userns::{self, IdRange, MapSource, Maps, SingleMap};
+use crate::{hooks, mounts, seccomp_late};
 
 pub struct Options<'a> {
     pub global: &'a Global,
@@ -257,11 +262,12 @@ pub fn load_bundle(bundle: &Path) -> Result<(PathBuf, Spec)> {
             rootfs.display()
         );
     }
+    // `process` itself may be missing: the spec requires it only for
+    // `start` (see `placeholder_process`).
     if spec
         .process()
         .as_ref()
-        .and_then(|p| p.args().as_ref())
-        .is_none_or(|a| a.is_empty())
+        .is_some_and(|p| p.args().as_ref().is_none_or(|a| a.is_empty()))
     {
         bail!(
             "{}: process.args must name the command to run",
@@ -342,7 +348,11 @@ pub fn create(opts: &Options) -> Result<i32> {
     let c = opts.create;
     store::validate_id(&c.id)?;
     let root = opts.resumed.root.clone();
-    let (bundle, spec) = load_bundle(&c.bundle)?;
+    let (bundle, mut spec) = load_bundle(&c.bundle)?;
+    let no_process = spec.process().is_none();
+    if no_process {
+        spec.set_process(Some(placeholder_process()?));
+    }
     let userns = Userns::decode(&opts.resumed.detail)?;
     let private_view = opts.resumed.outer;
     // No user namespace in the config: the one rootlessrt runs in is the
@@ -355,13 +365,18 @@ pub fn create(opts: &Options) -> Result<i32> {
         emulation::plan_for_process(mode, spec.process().as_ref())
     };
     plan.stat_shim = emulation::stat_shim_from_spec(&spec)?;
+    let seccomp_late = seccomp_late::wanted(&plan, &spec);
+    // Its mounts are locked: a bind mount must keep its source's atime.
+    let in_userns = !matches!(userns, Userns::Spec) || in_user_namespace(&spec);
+    let keep_mount_flags = in_userns && mounts::need_keeping(&spec, &bundle);
     let pid_file = c.pid_file.as_ref().map(|p| absolute(p));
     let console = opts
         .own_console
         .clone()
         .or_else(|| c.console_socket.as_ref().map(|p| absolute(p)));
 
-    let _lock = RootLock::acquire(&root)?;
+    let dev_null = init::dev_null_modes();
+    let lock = RootLock::acquire(&root)?;
     if root.join(&c.id).exists() {
         bail!("container {:?} already exists", c.id);
     }
@@ -376,7 +391,17 @@ pub fn create(opts: &Options) -> Result<i32> {
         std::env::set_current_dir(&bundle)?;
         let has_cgroup = matches!(userns, Userns::Spec) || cgroups::writable(&spec, &c.id);
         let mut adapted = spec.clone();
-        let lc_bundle = if adapt_spec(&mut adapted, &userns, &mut plan, has_cgroup)? {
+        let mut changed = adapt_spec(&mut adapted, &userns, &mut plan, has_cgroup)?;
+        let own_hooks = hooks::adapt(&mut adapted, &bundle)?;
+        changed |= !own_hooks.is_empty() || hooks::needs_adapting(&spec);
+        if seccomp_late {
+            seccomp_late::route(&mut plan, &mut adapted);
+        }
+        if keep_mount_flags {
+            mounts::keep_locked_flags(&mut adapted, &bundle);
+        }
+        changed |= no_process || seccomp_late || keep_mount_flags;
+        let lc_bundle = if changed {
             if let Some(r) = adapted.root_mut() {
                 let abs = bundle.join(r.path());
                 r.set_path(abs);
@@ -388,11 +413,20 @@ pub fn create(opts: &Options) -> Result<i32> {
         } else {
             bundle.clone()
         };
-        let container = ContainerBuilder::new(c.id.clone(), SyscallType::default())
-            .with_executor(TracerExecutor {
-                plan: plan.clone(),
-                init: true,
+        let builder = ContainerBuilder::new(c.id.clone(), SyscallType::default());
+        let builder = if no_process {
+            builder.with_executor(NoProcess)
+        } else {
+            builder.with_executor(InitExecutor {
+                hold_signals: plan.active(),
+                inner: TracerExecutor {
+                    plan: plan.clone(),
+                    init: true,
+                },
+                dev_null,
             })
+        };
+        let container = builder
             .with_root_path(&root)
             .map_err(|e| anyhow!("{e}"))?
             .with_pid_file(pid_file.as_ref())
@@ -404,7 +438,7 @@ pub fn create(opts: &Options) -> Result<i32> {
             .with_detach(true)
             .with_no_pivot(c.no_pivot)
             .build()
-            .map_err(|e| anyhow!("{}", crate::errors::flatten(&e)))?;
+            .map_err(|e| anyhow!("{}", crate::errors::create_failed(&e)))?;
         let pid = container
             .pid()
             .ok_or_else(|| anyhow!("container has no init pid"))?
@@ -417,6 +451,9 @@ pub fn create(opts: &Options) -> Result<i32> {
             outer_userns: private_view,
             emulation: plan.mode_name().to_string(),
             init_start_time: crate::procs::start_time(pid),
+            hooks: own_hooks,
+            no_process,
+            seccomp: plan.seccomp.clone(),
             ..Default::default()
         };
         meta.save(&root, &c.id)?;
@@ -425,8 +462,54 @@ pub fn create(opts: &Options) -> Result<i32> {
     if result.is_err() {
         // Leave nothing behind: not our sidecar, not libcontainer's dir.
         let _ = store::remove_state(&root, &c.id);
+        lock.tidy(&root);
     }
+    drop(lock);
     result
+}
+
+/// Whether the container's namespaces live in a user namespace (a new one
+/// or one it joins).
+fn in_user_namespace(spec: &Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::User))
+}
+
+/// The process a container without `process` gets from libcontainer, which
+/// needs one: no capabilities, no new privileges; it waits for `start`,
+/// which fails and kills it instead of running anything (lifecycle::start).
+fn placeholder_process() -> Result<Process> {
+    let none = std::collections::HashSet::new;
+    let caps = LinuxCapabilitiesBuilder::default()
+        .bounding(none())
+        .effective(none())
+        .permitted(none())
+        .inheritable(none())
+        .ambient(none())
+        .build()
+        .map_err(|e| anyhow!("{e}"))?;
+    let mut p = Process::default();
+    p.set_args(Some(vec!["rootlessrt: no process".into()]));
+    p.set_capabilities(Some(caps));
+    p.set_no_new_privileges(Some(true));
+    p.set_rlimits(None);
+    Ok(p)
+}
+
+/// The executor of that placeholder: never runs anything.
+#[derive(Clone)]
+struct NoProcess;
+
+impl Executor for NoProcess {
+    fn exec(&self, _: &Spec) -> Result<(), ExecutorError> {
+        Err(ExecutorError::Other("config.json has no process".into()))
+    }
+
+    fn validate(&self, _: &Spec) -> Result<(), ExecutorValidationError> {
+        Ok(())
+    }
 }
 
 fn absolute(p: &Path) -> PathBuf {

@@ -54,6 +54,10 @@ pub struct Plan {
     /// The container's own seccomp profile, loaded by the tracer's child
     /// right before exec (see `tracer::PreExec`) instead of by libcontainer.
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    /// CAP_SYS_ADMIN lent to the process (effective, permitted) so that
+    /// the executor can load `seccomp` without noNewPrivileges; taken back
+    /// once it is loaded (seccomp_late.rs).
+    pub lent_admin: (bool, bool),
     /// Preload the in-process stat shim (container init, Mode::Full).
     pub stat_shim: bool,
     /// The workload's real capability sets when the tracer was given more
@@ -71,6 +75,7 @@ impl Plan {
             caps: None,
             no_new_privs: false,
             seccomp: None,
+            lent_admin: (false, false),
             stat_shim: false,
             workload_caps: None,
         }
@@ -192,6 +197,7 @@ pub fn plan_for_process(mode: tracer::Mode, process: Option<&oci_spec::runtime::
         })),
         no_new_privs: p.no_new_privileges().unwrap_or(false),
         seccomp: None,
+        lent_admin: (false, false),
         stat_shim: false,
         workload_caps: None,
     }
@@ -304,6 +310,9 @@ pub struct TracerExecutor {
 impl Executor for TracerExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
         if !self.plan.active() {
+            if let Some(profile) = &self.plan.seccomp {
+                crate::seccomp_late::load(profile, self.plan.lent_admin)?;
+            }
             return DefaultExecutor {}.exec(spec);
         }
         let args = spec
@@ -344,9 +353,9 @@ impl Executor for TracerExecutor {
             .and_then(|e| e.iter().find_map(|kv| kv.strip_prefix("PATH=")))
             .unwrap_or(DEFAULT_PATH);
         if find_executable(arg0, path).is_none() {
-            return Err(ExecutorValidationError::ArgValidationError(format!(
-                "exec: {arg0:?}: executable file not found in $PATH"
-            )));
+            return Err(ExecutorValidationError::ArgValidationError(
+                crate::errors::exec_not_found(arg0),
+            ));
         }
         Ok(())
     }

@@ -7,10 +7,14 @@ mod commands;
 mod create;
 mod emulation;
 mod errors;
+mod hooks;
+mod init;
 mod logging;
+mod mounts;
 mod procs;
 mod proctitle;
 mod sealed;
+mod seccomp_late;
 mod signal;
 mod store;
 mod tty;
@@ -28,6 +32,12 @@ fn main() {
     let cli = Cli::parse();
     if let Command::Fakeroot(f) = &cli.command {
         std::process::exit(tracer::fakeroot_main(&f.command));
+    }
+    if let Command::Hook(h) = &cli.command {
+        // Only returns on error; libcontainer shows our stderr.
+        let e = hooks::shim(&h.status, &h.bundle, &h.path, &h.argv);
+        eprintln!("rootlessrt: {}", errors::flatten(e.as_ref()));
+        std::process::exit(1);
     }
     if let Err(e) = logging::init(
         cli.global.log.as_deref(),
@@ -83,7 +93,7 @@ fn dispatch(cli: &Cli, resumed: Option<sealed::Resumed>) -> anyhow::Result<i32> 
         Command::Features => commands::info::features()?,
         Command::Update(u) => commands::info::update(&root()?, u)?,
         Command::Events(e) => commands::info::events(&root()?, &e.id, e.stats, e.interval)?,
-        Command::Fakeroot(_) => unreachable!("handled before logging starts"),
+        Command::Fakeroot(_) | Command::Hook(_) => unreachable!("handled before logging starts"),
     }
     Ok(0)
 }

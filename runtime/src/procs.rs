@@ -104,6 +104,69 @@ pub fn wait_gone(init: i32, timeout: std::time::Duration) -> bool {
     }
 }
 
+/// A process's argv as the kernel shows it. Unlike `/proc/<pid>/exe`, it
+/// is readable without ptrace rights, which a user lacks over a container
+/// init that is not dumpable; it changes when the process execs.
+pub fn cmdline(pid: i32) -> Option<Vec<u8>> {
+    fs::read(format!("/proc/{pid}/cmdline")).ok()
+}
+
+/// The children of every thread of `pid`.
+fn children(pid: i32) -> Vec<i32> {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|s| {
+            s.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect()
+}
+
+/// Whether `pid` has a handler for `sig` (SigCgt in /proc/<pid>/status,
+/// readable without ptrace rights).
+fn catches(pid: i32, sig: i32) -> bool {
+    let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        .is_some_and(|m| m & (1 << (sig - 1)) != 0)
+}
+
+/// Waits until the container's workload has been exec'd, i.e. shows an argv
+/// other than `before` (the init's while it waited for `start`): the init
+/// itself, or with the tracer (`traced`) a child of the init once the
+/// tracer forwards signals (it then catches SIGTERM; children before that
+/// are startContainer hooks). False when the init is gone first or `limit`
+/// passes (e.g. a long startContainer hook).
+pub fn wait_exec(init: i32, before: &[u8], traced: bool, limit: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    let mut pause = std::time::Duration::from_micros(50);
+    let exec_d = |pid: i32| cmdline(pid).is_some_and(|c| !c.is_empty() && c != before);
+    loop {
+        let done = if traced {
+            catches(init, libc::SIGTERM) && children(init).into_iter().any(exec_d)
+        } else {
+            exec_d(init)
+        };
+        if done {
+            return true;
+        }
+        if is_zombie_or_gone(init) || std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(5));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -125,6 +125,16 @@ pub struct Meta {
     /// The init process's start time (clock ticks), to tell pid reuse apart.
     #[serde(default)]
     pub init_start_time: Option<u64>,
+    /// The poststart and poststop hooks, which rootlessrt runs (hooks.rs).
+    #[serde(default, skip_serializing_if = "crate::hooks::OwnHooks::is_empty")]
+    pub hooks: crate::hooks::OwnHooks,
+    /// config.json has no `process`: `start` fails (a placeholder waits).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_process: bool,
+    /// The container's seccomp profile when our executor loads it (the
+    /// tracer's child, or seccomp_late.rs), for `exec` to load it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
 }
 
 pub fn sidecar_dir(root: &Path, id: &str) -> PathBuf {
@@ -252,6 +262,8 @@ pub fn status_str(s: ContainerStatus) -> &'static str {
 /// An exclusive POSIX record lock on `<root>/.lock`. POSIX (not flock/OFD)
 /// locks belong to the process and are not inherited by the container
 /// processes libcontainer forks, so the lock ends with this command.
+/// `delete` removes the file with the last container (`tidy`), so a lock
+/// taken on a file that was unlinked meanwhile is dropped and taken again.
 pub struct RootLock {
     _fd: OwnedFd,
 }
@@ -259,33 +271,71 @@ pub struct RootLock {
 impl RootLock {
     pub fn acquire(root: &Path) -> Result<RootLock> {
         let path = root.join(".lock");
-        let fd: OwnedFd = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode_0600()
-            .open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?
-            .into();
-        let lock = libc::flock {
-            l_type: libc::F_WRLCK as libc::c_short,
-            l_whence: libc::SEEK_SET as libc::c_short,
-            l_start: 0,
-            l_len: 0,
-            l_pid: 0,
-        };
         loop {
-            // SAFETY: fd is open and `lock` is a valid flock struct.
-            let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETLKW, &lock) };
-            if r == 0 {
-                break;
-            }
-            let err = std::io::Error::last_os_error();
-            if err.raw_os_error() != Some(libc::EINTR) {
-                return Err(err).context("cannot lock the state directory");
+            let file = fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode_0600()
+                .open(&path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            lock_wait(&file)?;
+            let held = file.metadata()?;
+            let linked =
+                fs::metadata(&path).is_ok_and(|m| m.dev() == held.dev() && m.ino() == held.ino());
+            if linked {
+                return Ok(RootLock { _fd: file.into() });
             }
         }
-        Ok(RootLock { _fd: fd })
+    }
+
+    /// With the lock held: once no container is left, removes what create
+    /// left in the root (the empty `.rlrt/` and `.lock`), as runc leaves
+    /// nothing but the root itself.
+    pub fn tidy(&self, root: &Path) {
+        let Ok(entries) = fs::read_dir(root) else {
+            return;
+        };
+        let only_ours = entries
+            .flatten()
+            .all(|e| e.file_name() == ".lock" || e.file_name() == ".rlrt");
+        if !only_ours {
+            return;
+        }
+        match fs::remove_dir(root.join(".rlrt")) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(_) => return, // not empty: something is still there
+        }
+        let _ = fs::remove_file(root.join(".lock"));
+    }
+}
+
+/// `RootLock::tidy` under a lock of its own (after `delete`).
+pub fn tidy_root(root: &Path) {
+    if let Ok(lock) = RootLock::acquire(root) {
+        lock.tidy(root);
+    }
+}
+
+fn lock_wait(file: &fs::File) -> Result<()> {
+    let lock = libc::flock {
+        l_type: libc::F_WRLCK as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    loop {
+        // SAFETY: the fd is open and `lock` is a valid flock struct.
+        let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLKW, &lock) };
+        if r == 0 {
+            return Ok(());
+        }
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err).context("cannot lock the state directory");
+        }
     }
 }
 

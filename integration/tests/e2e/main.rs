@@ -12,4 +12,5 @@ mod exec;
 mod introspect;
 mod lifecycle;
 mod signals;
+mod spec_rules;
 mod tty;

@@ -57,13 +57,22 @@ fn kill_all(ctx: &Ctx) {
     let id = ctx.id();
     ctx.create_start(&b, &id);
     b.wait_file("/tmp/ready");
-    let snap = ctx.snapshot(&id, &b);
-    let sleepers: Vec<procs::Proc> = snap
-        .procs
-        .iter()
-        .filter(|p| p.cmdline.starts_with("sleep 100"))
-        .cloned()
-        .collect();
+    // `ready` is written once both are forked, not once both have exec'd
+    // `sleep`: under load a forked shell may still be on its way there.
+    let deadline = std::time::Instant::now() + T;
+    let (snap, sleepers) = loop {
+        let snap = ctx.snapshot(&id, &b);
+        let sleepers: Vec<procs::Proc> = snap
+            .procs
+            .iter()
+            .filter(|p| p.cmdline.starts_with("sleep 100"))
+            .cloned()
+            .collect();
+        if sleepers.len() >= 2 || std::time::Instant::now() > deadline {
+            break (snap, sleepers);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert_eq!(
         sleepers.len(),
         2,

@@ -14,6 +14,7 @@ use oci_spec::runtime::{Process, UserBuilder};
 use crate::cli::{Exec, Global};
 use crate::emulation::{self, TracerExecutor};
 use crate::sealed::{self, Resumed};
+use crate::seccomp_late;
 use crate::store::Handle;
 use crate::tty::ConsoleListener;
 
@@ -143,10 +144,19 @@ pub fn exec(global: &Global, e: &Exec, resumed: Option<Resumed>) -> Result<i32> 
     let mut process = process_of(e, &h)?;
     let mode: tracer::Mode = h.meta.emulation.parse().unwrap_or(tracer::Mode::Off);
     let mut plan = emulation::plan_for_process(mode, Some(&process));
-    if plan.active() {
-        // The container's profile was kept out of libcontainer's config.
+    if plan.active() && h.meta.seccomp.is_none() {
+        // Created by a rootlessrt that did not record the profile.
         if let Ok((_, mut spec)) = crate::create::load_bundle(&h.meta.bundle) {
             emulation::take_seccomp(&mut plan, &mut spec)?;
+        }
+    }
+    if let Some(profile) = h.meta.seccomp.clone() {
+        // The container's profile was kept out of libcontainer's config:
+        // our executor loads it (the tracer's child, or seccomp_late.rs).
+        if plan.active() {
+            plan.seccomp = Some(profile);
+        } else {
+            seccomp_late::take(&mut plan, profile, Some(&mut process));
         }
     }
     if plan.active() {

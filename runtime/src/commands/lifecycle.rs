@@ -11,8 +11,8 @@ use libcontainer::container::ContainerStatus;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use crate::procs;
 use crate::store::{self, Handle};
+use crate::{hooks, procs};
 
 pub fn start(root: &Path, id: &str) -> Result<()> {
     let mut h = Handle::load(root, id)?;
@@ -24,30 +24,62 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         }
         ContainerStatus::Creating => bail!("cannot start a container that is still being created"),
     }
+    if h.meta.no_process {
+        stop_placeholder(&h);
+        bail!("cannot start container {id:?}: config.json has no process to run");
+    }
     start_created(&mut h).map_err(|e| anyhow!("cannot start container {id:?}: {e}"))
+}
+
+/// A container created without `process` cannot start (the spec requires
+/// an error): its placeholder init goes, so the container is `stopped`
+/// and an ordinary `delete` removes it.
+fn stop_placeholder(h: &Handle) {
+    if let Some(pid) = h.pid() {
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+        procs::wait_gone(pid, Duration::from_secs(10));
+    }
+}
+
+/// The state hooks see: libcontainer's, with the bundle the user gave (not
+/// the adapted copy libcontainer was handed).
+fn hook_state(h: &Handle) -> libcontainer::container::State {
+    let mut state = h.container.state.clone();
+    state.bundle = h.meta.bundle.clone();
+    state
 }
 
 /// libcontainer's `Container::start`, with the state saved in place
 /// (`store::save_in_place`): wake the init through its notify socket, record
-/// `running`, then run the poststart hooks in the runtime's namespaces.
+/// `running`, then run the poststart hooks in the runtime's namespaces (a
+/// failing one is a warning: the spec says the lifecycle goes on).
 fn start_created(h: &mut Handle) -> Result<()> {
     use libcontainer::notify_socket::{NotifySocket, NOTIFY_FILE};
-    let flat = |e: libcontainer::error::LibcontainerError| anyhow!(crate::errors::flatten(&e));
-    let config = libcontainer::config::YoukiConfig::load(&h.container.root)
-        .map_err(|e| anyhow!("cannot load its saved config: {e}"))?;
+    let init = h.pid().zip(h.pid().and_then(procs::cmdline));
     NotifySocket::new(h.container.root.join(NOTIFY_FILE))
         .notify_container_start()
         .map_err(|e| anyhow!("cannot wake its init: {e}"))?;
     h.set_status(ContainerStatus::Running)?;
-    if let Some(hooks) = config.hooks.as_ref() {
-        libcontainer::hooks::run_hooks(
-            hooks.poststart().as_ref(),
-            Some(&h.container.state),
-            Some(&h.container.root),
-            None,
-            None,
-        )
-        .map_err(|e| flat(e.into()))?;
+    // Like runc's `start`, return once the workload runs: a signal sent
+    // after `start` then reaches the workload rather than rootlessrt's init
+    // code (which, as a pid namespace's PID 1 without handlers, would drop
+    // it), and poststart hooks run after the process is executed.
+    if let Some((pid, before)) = init {
+        let traced = h
+            .meta
+            .emulation
+            .parse::<tracer::Mode>()
+            .is_ok_and(|m| m != tracer::Mode::Off);
+        procs::wait_exec(pid, &before, traced, Duration::from_secs(2));
+    }
+    if !h.meta.hooks.poststart.is_empty() {
+        let state = hook_state(h);
+        hooks::run_each(
+            "poststart",
+            &h.meta.hooks.poststart,
+            &state,
+            Some(&h.meta.bundle),
+        );
     }
     Ok(())
 }
@@ -93,6 +125,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             if force && store::validate_id(id).is_ok() && !root.join(id).join("state.json").exists()
             {
                 store::remove_state(root, id)?;
+                store::tidy_root(root);
                 return Ok(());
             }
             return Err(e);
@@ -125,7 +158,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     // In memory only: libcontainer re-derives the status from the pid
     // anyway, and the file is about to go (a rewrite costs an ext4 flush).
     h.container.set_status(ContainerStatus::Stopped);
-    // libcontainer removes the cgroup, runs poststop hooks and the state dir.
+    let state = hook_state(&h);
+    // libcontainer removes the cgroup and its state dir (the poststop hooks
+    // were kept out of its config).
     if let Err(e) = h.container.delete(true) {
         let msg = crate::errors::flatten(&e);
         if !h.meta.outer_userns {
@@ -134,7 +169,17 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             tracing::debug!("delete {id}: {msg}");
         }
     }
-    h.remove_state()
+    h.remove_state()?;
+    store::tidy_root(root);
+    // After the container is gone, before `delete` returns; each one runs
+    // even when another failed.
+    hooks::run_each(
+        "poststop",
+        &h.meta.hooks.poststop,
+        &state,
+        Some(&h.meta.bundle),
+    );
+    Ok(())
 }
 
 pub fn pause(root: &Path, id: &str) -> Result<()> {
