@@ -136,7 +136,6 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             if force && store::validate_id(id).is_ok() && !root.join(id).join("state.json").exists()
             {
                 store::remove_state(root, id)?;
-                store::tidy_root(root);
                 return Ok(());
             }
             return Err(e);
@@ -181,7 +180,6 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         }
     }
     h.remove_state()?;
-    store::tidy_root(root);
     // After the container is gone, before `delete` returns; each one runs
     // even when another failed.
     hooks::run_each(
