@@ -462,7 +462,6 @@ pub fn create(opts: &Options) -> Result<i32> {
     if result.is_err() {
         // Leave nothing behind: not our sidecar, not libcontainer's dir.
         let _ = store::remove_state(&root, &c.id);
-        lock.tidy(&root);
     }
     drop(lock);
     result

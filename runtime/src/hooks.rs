@@ -3,7 +3,7 @@
 //! libcontainer runs `prestart` and `createRuntime` hooks itself, during
 //! `create`, with its own view of the state: status `creating` and, when
 //! rootlessrt handed it an adapted copy of the config, the bundle
-//! `<root>/.rlrt/<id>`. The spec wants a prestart hook to see `created` and
+//! `<root>/.rlrt-<id>`. The spec wants a prestart hook to see `created` and
 //! every hook to see the user's bundle. Those hooks therefore reach
 //! libcontainer wrapped: the wrapper is this binary (`rootlessrt hook`), which
 //! corrects the state it reads on stdin and then execs the real hook with the

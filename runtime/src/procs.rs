@@ -93,6 +93,9 @@ pub fn signal_all(init: i32, sig: nix::sys::signal::Signal) -> usize {
 /// Waits (bounded) until no process of the container is left.
 pub fn wait_gone(init: i32, timeout: std::time::Duration) -> bool {
     let deadline = std::time::Instant::now() + timeout;
+    // SIGKILLed processes are usually gone within a ms: look again soon,
+    // then less often.
+    let mut pause = std::time::Duration::from_micros(100);
     loop {
         if container_pids(init).is_empty() {
             return true;
@@ -100,7 +103,8 @@ pub fn wait_gone(init: i32, timeout: std::time::Duration) -> bool {
         if std::time::Instant::now() > deadline {
             return false;
         }
-        std::thread::sleep(std::time::Duration::from_millis(5));
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(5));
     }
 }
 
@@ -148,7 +152,9 @@ fn catches(pid: i32, sig: i32) -> bool {
 /// passes (e.g. a long startContainer hook).
 pub fn wait_exec(init: i32, before: &[u8], traced: bool, limit: std::time::Duration) -> bool {
     let deadline = std::time::Instant::now() + limit;
-    let mut pause = std::time::Duration::from_micros(50);
+    // Short steps: the exec is a few ms away, and each step found late is
+    // added to `start`; a look costs ~30 µs.
+    let mut pause = std::time::Duration::from_micros(20);
     let exec_d = |pid: i32| cmdline(pid).is_some_and(|c| !c.is_empty() && c != before);
     loop {
         let done = if traced {
@@ -163,7 +169,7 @@ pub fn wait_exec(init: i32, before: &[u8], traced: bool, limit: std::time::Durat
             return false;
         }
         std::thread::sleep(pause);
-        pause = (pause * 2).min(std::time::Duration::from_millis(5));
+        pause = (pause * 2).min(std::time::Duration::from_millis(1));
     }
 }
 

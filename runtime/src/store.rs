@@ -3,8 +3,11 @@
 //! libcontainer owns `<root>/<id>/` (state.json, its saved config, the notify
 //! socket). rootlessrt keeps its own facts about a container (the bundle the
 //! user gave, whether it runs in an outer user namespace, the tracer mode) in
-//! `<root>/.rlrt/<id>/`, next to the rewritten config.json that libcontainer
-//! was given when the user's spec had to be adapted (see `create.rs`).
+//! `<root>/.rlrt-<id>/`, next to the rewritten config.json that libcontainer
+//! was given when the user's spec had to be adapted (see `create.rs`). Each
+//! container's files go with it; nothing shared stays in the root (a parent
+//! directory would cost a block allocation and a discard each time it
+//! comes and goes: ~4 ms on an ext4 with `discard`).
 
 use std::fs;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -138,12 +141,19 @@ pub struct Meta {
 }
 
 pub fn sidecar_dir(root: &Path, id: &str) -> PathBuf {
+    root.join(format!(".rlrt-{id}"))
+}
+
+/// Where rootlessrt before 2026-12 kept it (containers created then).
+fn legacy_sidecar_dir(root: &Path, id: &str) -> PathBuf {
     root.join(".rlrt").join(id)
 }
 
 impl Meta {
     pub fn load(root: &Path, id: &str) -> Option<Meta> {
-        let data = fs::read(sidecar_dir(root, id).join("meta.json")).ok()?;
+        let data = fs::read(sidecar_dir(root, id).join("meta.json"))
+            .or_else(|_| fs::read(legacy_sidecar_dir(root, id).join("meta.json")))
+            .ok()?;
         serde_json::from_slice(&data).ok()
     }
     pub fn save(&self, root: &Path, id: &str) -> Result<()> {
@@ -239,12 +249,16 @@ pub fn save_in_place(container: &Container) -> Result<()> {
 }
 
 pub fn remove_state(root: &Path, id: &str) -> Result<()> {
-    for dir in [root.join(id), sidecar_dir(root, id)] {
+    let legacy = legacy_sidecar_dir(root, id);
+    for dir in [root.join(id), sidecar_dir(root, id), legacy.clone()] {
         match fs::remove_dir_all(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e).with_context(|| format!("cannot remove {}", dir.display())),
         }
+    }
+    if let Some(parent) = legacy.parent() {
+        let _ = fs::remove_dir(parent); // only when empty
     }
     Ok(())
 }
@@ -261,10 +275,12 @@ pub fn status_str(s: ContainerStatus) -> &'static str {
 
 /// An exclusive POSIX record lock on `<root>/.lock`. POSIX (not flock/OFD)
 /// locks belong to the process and are not inherited by the container
-/// processes libcontainer forks, so the lock ends with this command.
-/// `delete` removes the file with the last container (`tidy`), so a lock
-/// taken on a file that was unlinked meanwhile is dropped and taken again.
+/// processes libcontainer forks, so the lock ends with this command. The
+/// file goes when the lock is released (a root keeps nothing between
+/// commands): a waiter then holds a lock on an unlinked file, sees it, and
+/// takes the lock again on the file that is linked now.
 pub struct RootLock {
+    path: PathBuf,
     _fd: OwnedFd,
 }
 
@@ -284,37 +300,19 @@ impl RootLock {
             let linked =
                 fs::metadata(&path).is_ok_and(|m| m.dev() == held.dev() && m.ino() == held.ino());
             if linked {
-                return Ok(RootLock { _fd: file.into() });
+                return Ok(RootLock {
+                    path,
+                    _fd: file.into(),
+                });
             }
         }
     }
-
-    /// With the lock held: once no container is left, removes what create
-    /// left in the root (the empty `.rlrt/` and `.lock`), as runc leaves
-    /// nothing but the root itself.
-    pub fn tidy(&self, root: &Path) {
-        let Ok(entries) = fs::read_dir(root) else {
-            return;
-        };
-        let only_ours = entries
-            .flatten()
-            .all(|e| e.file_name() == ".lock" || e.file_name() == ".rlrt");
-        if !only_ours {
-            return;
-        }
-        match fs::remove_dir(root.join(".rlrt")) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(_) => return, // not empty: something is still there
-        }
-        let _ = fs::remove_file(root.join(".lock"));
-    }
 }
 
-/// `RootLock::tidy` under a lock of its own (after `delete`).
-pub fn tidy_root(root: &Path) {
-    if let Ok(lock) = RootLock::acquire(root) {
-        lock.tidy(root);
+impl Drop for RootLock {
+    /// Unlinked while still locked; the fd (and the lock) go right after.
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
     }
 }
 

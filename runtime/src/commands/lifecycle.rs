@@ -15,6 +15,13 @@ use crate::store::{self, Handle};
 use crate::{hooks, procs};
 
 pub fn start(root: &Path, id: &str) -> Result<()> {
+    start_with(root, id, true)
+}
+
+/// `start`; `wait_exec`: return only once the workload has been exec'd
+/// (`start_created`). A foreground `run` needs no such wait: it waits for
+/// the workload anyway.
+pub fn start_with(root: &Path, id: &str, wait_exec: bool) -> Result<()> {
     let mut h = Handle::load(root, id)?;
     match h.status() {
         ContainerStatus::Created => {}
@@ -28,7 +35,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         stop_placeholder(&h);
         bail!("cannot start container {id:?}: config.json has no process to run");
     }
-    start_created(&mut h).map_err(|e| anyhow!("cannot start container {id:?}: {e}"))
+    start_created(&mut h, wait_exec).map_err(|e| anyhow!("cannot start container {id:?}: {e}"))
 }
 
 /// A container created without `process` cannot start (the spec requires
@@ -53,9 +60,13 @@ fn hook_state(h: &Handle) -> libcontainer::container::State {
 /// (`store::save_in_place`): wake the init through its notify socket, record
 /// `running`, then run the poststart hooks in the runtime's namespaces (a
 /// failing one is a warning: the spec says the lifecycle goes on).
-fn start_created(h: &mut Handle) -> Result<()> {
+fn start_created(h: &mut Handle, wait_exec: bool) -> Result<()> {
     use libcontainer::notify_socket::{NotifySocket, NOTIFY_FILE};
-    let init = h.pid().zip(h.pid().and_then(procs::cmdline));
+    let wait_exec = wait_exec || !h.meta.hooks.poststart.is_empty();
+    let init = match wait_exec {
+        true => h.pid().zip(h.pid().and_then(procs::cmdline)),
+        false => None,
+    };
     NotifySocket::new(h.container.root.join(NOTIFY_FILE))
         .notify_container_start()
         .map_err(|e| anyhow!("cannot wake its init: {e}"))?;
@@ -125,7 +136,6 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             if force && store::validate_id(id).is_ok() && !root.join(id).join("state.json").exists()
             {
                 store::remove_state(root, id)?;
-                store::tidy_root(root);
                 return Ok(());
             }
             return Err(e);
@@ -170,7 +180,6 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         }
     }
     h.remove_state()?;
-    store::tidy_root(root);
     // After the container is gone, before `delete` returns; each one runs
     // even when another failed.
     hooks::run_each(

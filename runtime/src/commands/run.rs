@@ -37,7 +37,8 @@ pub fn run(global: &Global, r: &Run, resumed: Option<Resumed>) -> Result<i32> {
         Some(l) => Some(l.receive()?),
         None => None,
     };
-    if let Err(e) = crate::commands::lifecycle::start(&root, &c.id) {
+    // In the foreground the wait for the workload's exec is ours anyway.
+    if let Err(e) = crate::commands::lifecycle::start_with(&root, &c.id, r.detach) {
         let _ = crate::commands::lifecycle::delete(&root, &c.id, true);
         return Err(e);
     }
