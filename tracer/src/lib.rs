@@ -5,6 +5,7 @@
 //! under a seccomp-BPF filter whose `SECCOMP_RET_TRACE` stops are served by a ptrace loop.
 //! See docs/tracer.md for the state machine.
 
+mod acl;
 mod arch;
 pub mod creds;
 mod fakeroot;
