@@ -185,6 +185,7 @@ impl Tracer {
                 Action::Native
             }
             Sys::Clone => self.clone_flags(tid, regs),
+            Sys::Getsockopt => self.peercred(tid, regs),
         }
     }
 

@@ -16,6 +16,7 @@ mod listener;
 mod mem;
 mod notify;
 mod owners;
+mod peercred;
 mod preload;
 pub mod seccomp;
 pub mod syscalls;

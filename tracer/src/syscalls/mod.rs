@@ -68,6 +68,9 @@ pub enum Sys {
     /// hides its flags in memory, where a filter cannot look: it gets ENOSYS
     /// and the C library falls back to clone (as Docker's default profile does).
     Clone,
+    /// getsockopt(2), trapped only for `SOL_SOCKET`/`SO_PEERCRED`: a unix
+    /// socket's peer shows its fake effective IDs (peercred.rs).
+    Getsockopt,
 }
 
 /// The clone flags that send clone(2) to the tracer.
@@ -136,6 +139,10 @@ pub struct Row {
     /// (argument index, bits): the call is trapped only when the low half of
     /// that argument has any of the bits (clone's flags).
     pub only_bits: Option<(u8, u32)>,
+    /// (argument index, value) pairs: the call is trapped only when the low
+    /// half of each of those arguments has that value (getsockopt's level
+    /// and option name).
+    pub only_eq: &'static [(u8, u32)],
 }
 
 pub const PRCTL_TRAPPED: &[u32] = &[
@@ -161,6 +168,7 @@ pub const fn row(nr: u32, sys: Sys, level: Level, entry: Entry, exit: Exit) -> R
         only_arg0: &[],
         bypass: None,
         only_bits: None,
+        only_eq: &[],
     }
 }
 
@@ -171,6 +179,10 @@ pub const fn clone_row(nr: u32) -> Row {
         ..row(nr, Sys::Clone, Level::Ids, Entry::Filter, Exit::None)
     }
 }
+
+/// getsockopt(fd, level, optname, ...) of SO_PEERCRED only.
+pub const PEERCRED_ONLY: &[(u8, u32)] =
+    &[(1, libc::SOL_SOCKET as u32), (2, libc::SO_PEERCRED as u32)];
 
 /// statx(dirfd, path, flags, mask, buf): the shim's calls carry
 /// `STATX_BYPASS` in `mask` and run natively (crates/statshim).
@@ -263,6 +275,7 @@ mod tests {
                 assert!(matches!(r.sys, Sys::Statx | Sys::Getxattrat) && r.only_arg0.is_empty());
             }
             assert_eq!(r.only_bits.is_some(), r.sys == Sys::Clone);
+            assert_eq!(!r.only_eq.is_empty(), r.sys == Sys::Getsockopt);
             if r.exit == Exit::Record {
                 assert_eq!(r.entry, Entry::Rewrite);
             }
