@@ -178,7 +178,11 @@ fn adapt_spec(mut spec: Spec, bundle: &Path, drop_userns: bool, plan: &mut Plan)
     if faked_user {
         // The workload's IDs are the tracer's business: libcontainer would
         // fail to switch to an ID the single mapping does not hold.
+        let rootfs = spec.root().as_ref().map(|r| r.path().clone());
         if let Some(p) = spec.process_mut() {
+            if let Some(rootfs) = rootfs {
+                crate::passwd::set_home(p, &rootfs);
+            }
             let user = UserBuilder::default()
                 .uid(0u32)
                 .gid(0u32)

@@ -7,6 +7,7 @@ mod create;
 mod emulation;
 mod errors;
 mod logging;
+mod passwd;
 mod procs;
 mod proctitle;
 mod sealed;

@@ -129,8 +129,12 @@ pub fn exec(global: &Global, e: &Exec, resumed: Option<Resumed>) -> Result<i32> 
     let mut plan = emulation::plan_for_process(mode, Some(&process));
     if plan.active() {
         // The container's profile was kept out of libcontainer's config.
-        if let Ok((_, mut spec)) = crate::create::load_bundle(&h.meta.bundle) {
+        if let Ok((bundle, mut spec)) = crate::create::load_bundle(&h.meta.bundle) {
             emulation::take_seccomp(&mut plan, &mut spec)?;
+            // HOME of the user the tracer fakes, as runc (libcontainer sees uid 0).
+            if let Some(root) = spec.root() {
+                crate::passwd::set_home(&mut process, &bundle.join(root.path()));
+            }
         }
     }
     if plan.active() {
