@@ -380,6 +380,16 @@ impl Tracer {
             Ok(r) => r,
             Err(e) => return skip(Err(e)),
         };
+        // Most files have no ACL (`ls -l` asks for each): the kernel's
+        // answer, after one call.
+        let real = match op {
+            Op::Get(..) => match get_attr(&r, kind.real()) {
+                Ok(Some(v)) => Some(v),
+                Ok(None) => return skip(Err(libc::ENODATA)),
+                Err(e) => return skip(Err(e)),
+            },
+            _ => None,
+        };
         let st = match do_stat(&r) {
             Ok(st) => st,
             Err(e) => return skip(Err(e)),
@@ -392,8 +402,9 @@ impl Tracer {
         }
         match op {
             Op::Get(value, size) => {
-                let acl = self.acl_read(tid, &r, &st, kind, &target);
-                skip(acl.and_then(|v| self.copy_out(tid, &v, value, size)))
+                let real = real.unwrap_or_default();
+                let acl = self.acl_read(tid, &r, &st, kind, &target, real);
+                skip(self.copy_out(tid, &acl, value, size))
             }
             Op::Set(value, size, flags) => {
                 skip(self.acl_set(tid, &r, &st, kind, value, size, flags))
@@ -430,8 +441,9 @@ impl Tracer {
         mem::write_via(self.via, tid, value, v).map(|_| v.len() as i64)
     }
 
-    /// The ACL the workload sees: the real one, plus the unmapped entries of
-    /// the private one or, for an inherited ACL, of the parent's default.
+    /// The ACL the workload sees: the real one (`real_raw`), plus the
+    /// unmapped entries of the private one or, for an inherited ACL, of the
+    /// parent's default.
     fn acl_read(
         &mut self,
         tid: i32,
@@ -439,10 +451,10 @@ impl Tracer {
         st: &libc::stat,
         kind: Kind,
         target: &Target,
-    ) -> Result<Vec<u8>, i32> {
-        let real_raw = get_attr(r, kind.real())?.ok_or(libc::ENODATA)?;
+        real_raw: Vec<u8>,
+    ) -> Vec<u8> {
         let Ok(Some(real)) = parse(&real_raw) else {
-            return Ok(real_raw);
+            return real_raw;
         };
         let extra = match get_attr(r, kind.private()) {
             Ok(Some(p)) => match parse(&p) {
@@ -452,10 +464,14 @@ impl Tracer {
             _ => self.inherited(tid, st, &real, target).unwrap_or_default(),
         };
         if extra.is_empty() {
-            return Ok(real_raw);
+            return real_raw;
         }
         let acl = merge(&real, &extra);
-        Ok(if valid(&acl) { encode(&acl) } else { real_raw })
+        if valid(&acl) {
+            encode(&acl)
+        } else {
+            real_raw
+        }
     }
 
     /// A file whose real ACL came from its directory's default (the kernel
