@@ -1058,7 +1058,8 @@ fn postgresql_peer_authentication() {
 
 /// `exec --user` and a non-root `process.user` get HOME from the container's
 /// /etc/passwd, as runc does (or `/` without an entry); a HOME in the
-/// environment is kept.
+/// environment is kept. (System-range IDs: useradd_su_chown_tar expects
+/// its user and group to get 1000.)
 #[test]
 fn home_of_a_non_root_user() {
     let Some((_g, ctx, fx)) = shared("home_of_a_non_root_user") else {
@@ -1067,7 +1068,7 @@ fn home_of_a_non_root_user() {
     run_ok(
         &ctx,
         &fx.rootfs,
-        "id homer >/dev/null 2>&1 || useradd -u 2345 -m -d /home/homer homer",
+        "id homer >/dev/null 2>&1 || { groupadd -g 990 homer && useradd -u 990 -g 990 -m -d /home/homer homer; }",
     );
     let b = bundle_on(&ctx, &fx.rootfs, &["sleep", "1000"]);
     let id = ctx.id();
@@ -1079,19 +1080,16 @@ fn home_of_a_non_root_user() {
         let out = ctx.rt(a).timeout(STEP_TIMEOUT).run().ok();
         out.stdout.trim().to_string()
     };
-    assert_eq!(home(&["--user", "2345:2345"]), "2345 /home/homer");
+    assert_eq!(home(&["--user", "990:990"]), "990 /home/homer");
     assert_eq!(home(&["--user", "4321:4321"]), "4321 /");
     assert_eq!(home(&[]), "0 /root");
-    assert_eq!(
-        home(&["--env", "HOME=/x", "--user", "2345:2345"]),
-        "2345 /x"
-    );
+    assert_eq!(home(&["--env", "HOME=/x", "--user", "990:990"]), "990 /x");
     ctx.delete_checked(&id, &b, true);
     let b = bundle_on(&ctx, &fx.rootfs, &["sh", "-c", "echo \"$(id -u) $HOME\""]);
     b.edit(|v| {
-        v["process"]["user"]["uid"] = json!(2345);
-        v["process"]["user"]["gid"] = json!(2345);
+        v["process"]["user"]["uid"] = json!(990);
+        v["process"]["user"]["gid"] = json!(990);
     });
     let out = run_bundle(&ctx, &b, STEP_TIMEOUT);
-    assert_eq!(out.stdout.trim(), "2345 /home/homer", "{out}");
+    assert_eq!(out.stdout.trim(), "990 /home/homer", "{out}");
 }
