@@ -12,7 +12,7 @@
 //!
 //! One rootfs is imported per test process and shared by the tests that need
 //! apt's results: importing it, `apt-get update` and `apt-get install cowsay`
-//! (then `man-db libutempter0`) happen once, in [`fixture`], and the tests
+//! (then `man-db libutempter0 acl`) happen once, in [`fixture`], and the tests
 //! using it are serialized by a lock. The runc and umoci tests unpack their
 //! own copies.
 
@@ -305,12 +305,12 @@ fn fixture(ctx: &Ctx, tar: &Path) -> &'static Result<Fixture, String> {
         let more = run_sh(
             ctx,
             &rootfs,
-            "set -e; apt-get install -q -y --no-install-recommends man-db libutempter0",
+            "set -e; apt-get install -q -y --no-install-recommends man-db libutempter0 acl",
             APT_TIMEOUT,
         );
         if !more.success() {
             return Err(format!(
-                "apt-get install man-db libutempter0 failed: {more}"
+                "apt-get install man-db libutempter0 acl failed: {more}"
             ));
         }
         let apt_secs = t1.elapsed().as_secs_f64();
@@ -940,6 +940,164 @@ fn import_fakeroot_and_umoci_agree() {
         "{out}"
     );
     cleanup_dir(&ctx, &ctx.dir.clone());
+}
+
+/// POSIX ACLs naming the container's other users and groups (which the
+/// single-ID user namespace does not map): setfacl, getfacl, default ACLs
+/// inherited by new files and directories, chmod keeping the mask in step,
+/// `ls -l`'s `+`, only the owner may change an ACL; the same in the next
+/// container. On the host the real ACL holds what the kernel can represent.
+#[test]
+fn acls_with_container_ids() {
+    let Some((_g, ctx, fx)) = shared("acls_with_container_ids") else {
+        return;
+    };
+    let make = "set -e; d=/srv/acl; rm -rf $d; mkdir -p $d/dir; touch $d/f $d/theirs; \
+        setfacl -m g:adm:rx,u:4242:rw $d/f; setfacl -d -m u:4242:rwx,g:mail:rx $d/dir; \
+        touch $d/dir/new; mkdir $d/dir/sub; chmod 640 $d/f; chown 4343:4343 $d/theirs; \
+        echo \"other $(setpriv --reuid=1000 --regid=1000 --clear-groups setfacl -m u:4242:r $d/theirs 2>&1)\"";
+    let probe = "d=/srv/acl; for x in f dir dir/new dir/sub; do \
+        echo \"== $x $(stat -c %A $d/$x)\"; getfacl -n --omit-header $d/$x 2>/dev/null; done; \
+        ls -l $d | tail -n +2 | cut -c1-11";
+    let want = "== f -rw-r-----\n\
+        user::rw-\nuser:4242:rw-\t#effective:r--\ngroup::r--\ngroup:4:r-x\t#effective:r--\n\
+        mask::r--\nother::---\n\n\
+        == dir drwxr-xr-x\n\
+        user::rwx\ngroup::r-x\nother::r-x\ndefault:user::rwx\ndefault:user:4242:rwx\n\
+        default:group::r-x\ndefault:group:8:r-x\ndefault:mask::rwx\ndefault:other::r-x\n\n\
+        == dir/new -rw-rw-r--\n\
+        user::rw-\nuser:4242:rwx\t#effective:rw-\ngroup::r-x\t#effective:r--\n\
+        group:8:r-x\t#effective:r--\nmask::rw-\nother::r--\n\n\
+        == dir/sub drwxrwxr-x\n\
+        user::rwx\nuser:4242:rwx\ngroup::r-x\ngroup:8:r-x\nmask::rwx\nother::r-x\n\
+        default:user::rwx\ndefault:user:4242:rwx\ndefault:group::r-x\ndefault:group:8:r-x\n\
+        default:mask::rwx\ndefault:other::r-x\n\n\
+        drwxr-xr-x+\n-rw-r-----+\n-rw-r--r-- \n";
+    let out = run_ok(&ctx, &fx.rootfs, &format!("{make}; {probe}"));
+    assert_eq!(
+        field(&out, "other"),
+        "setfacl: /srv/acl/theirs: Operation not permitted",
+        "{out}"
+    );
+    let same = out.stdout.split_once('\n').unwrap().1;
+    assert_eq!(same, want, "{out}");
+    let next = run_ok(&ctx, &fx.rootfs, probe);
+    assert_eq!(next.stdout, want, "next container: {next}");
+    // Host side: the real ACL has no entry for 4242 or 4 (u::, g::, mask,
+    // o::); the whole ACL is in the private attribute.
+    let size = |p: &Path, name: &std::ffi::CStr| -> Option<usize> {
+        let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: NUL-terminated strings; a size query.
+        let n = unsafe { libc::lgetxattr(c.as_ptr(), name.as_ptr(), std::ptr::null_mut(), 0) };
+        (n >= 0).then_some(n as usize)
+    };
+    let f = fx.rootfs.join("srv/acl/f");
+    assert_eq!(size(&f, c"system.posix_acl_access"), Some(4 + 4 * 8));
+    assert_eq!(size(&f, c"user.rootlessrt.acl_access"), Some(4 + 6 * 8));
+}
+
+/// A unix socket's peer credentials (SO_PEERCRED) are the peer's fake
+/// effective IDs: a root server sees its uid 1000 client as 1000, the client
+/// sees root; in full and in ids mode.
+#[test]
+fn peer_credentials_are_fake_ids() {
+    let Some((_g, ctx, fx)) = shared("peer_credentials_are_fake_ids") else {
+        return;
+    };
+    let client = r#"my $c = IO::Socket::UNIX->new(Peer => $ARGV[0]) or die "connect: $!";
+        my ($p, $u, $g) = unpack("iII", getsockopt($c, SOL_SOCKET, SO_PEERCRED));
+        print "client-sees $u $g\n"; print $c "$$\n"; <$c>"#;
+    let server = r#"my $path = "/tmp/peer.sock"; unlink $path;
+        my $srv = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Local => $path, Listen => 1)
+            or die "listen: $!";
+        if (!fork) {
+            exec "setpriv", "--reuid=1000", "--regid=1001", "--clear-groups",
+                "perl", "-MSocket", "-MIO::Socket::UNIX", "-e", $ENV{CLIENT}, $path;
+        }
+        my $c = $srv->accept or die "accept: $!";
+        my $pid = <$c>; chomp $pid;
+        my ($p, $u, $g) = unpack("iII", getsockopt($c, SOL_SOCKET, SO_PEERCRED));
+        print "server-sees $u $g ", ($p == $pid ? "same-pid" : "pid $p, not $pid"), "\n";
+        close $c; wait; exit $?"#;
+    for mode in ["full", "ids"] {
+        let b = bundle_on(
+            &ctx,
+            &fx.rootfs,
+            &["perl", "-MSocket", "-MIO::Socket::UNIX", "-e", server],
+        );
+        b.edit(|v| {
+            v["annotations"]["io.rootlessrt.fake-root"] = json!(mode);
+            let env = v["process"]["env"].as_array_mut().unwrap();
+            env.push(json!(format!("CLIENT={client}")));
+        });
+        let out = run_bundle(&ctx, &b, STEP_TIMEOUT);
+        assert!(out.success(), "{mode}: {out}");
+        assert_eq!(
+            field(&out, "server-sees"),
+            "1000 1001 same-pid",
+            "{mode}: {out}"
+        );
+        assert_eq!(field(&out, "client-sees"), "0 0", "{mode}: {out}");
+    }
+}
+
+/// Debian's postgresql with its default `pg_hba.conf` (peer authentication
+/// on the unix socket): installed, the cluster started, and
+/// `su postgres -c psql` let in. One container run (apt downloads the
+/// packages once).
+#[test]
+fn postgresql_peer_authentication() {
+    let Some((_g, ctx, fx)) = shared("postgresql_peer_authentication") else {
+        return;
+    };
+    let script = "set -e; \
+        apt-get install -q -y postgresql >/tmp/pg-install.log 2>&1 || { tail -20 /tmp/pg-install.log; exit 1; }; \
+        v=$(pg_lsclusters -h | awk 'NR==1 {print $1}'); \
+        grep -E '^local +all +all +peer' /etc/postgresql/$v/main/pg_hba.conf; \
+        pg_ctlcluster $v main start; \
+        echo \"psql $(su postgres -c \"psql -Atc 'select current_user, 1'\" 2>&1)\"; \
+        pg_ctlcluster $v main stop";
+    let out = run_sh(&ctx, &fx.rootfs, script, APT_TIMEOUT);
+    assert!(out.success(), "{out}");
+    assert_eq!(field(&out, "psql"), "postgres|1", "{out}");
+}
+
+/// `exec --user` and a non-root `process.user` get HOME from the container's
+/// /etc/passwd, as runc does (or `/` without an entry); a HOME in the
+/// environment is kept. (System-range IDs: useradd_su_chown_tar expects
+/// its user and group to get 1000.)
+#[test]
+fn home_of_a_non_root_user() {
+    let Some((_g, ctx, fx)) = shared("home_of_a_non_root_user") else {
+        return;
+    };
+    run_ok(
+        &ctx,
+        &fx.rootfs,
+        "id homer >/dev/null 2>&1 || { groupadd -g 990 homer && useradd -u 990 -g 990 -m -d /home/homer homer; }",
+    );
+    let b = bundle_on(&ctx, &fx.rootfs, &["sleep", "1000"]);
+    let id = ctx.id();
+    ctx.create_start(&b, &id);
+    let home = |args: &[&str]| -> String {
+        let mut a = vec!["exec"];
+        a.extend_from_slice(args);
+        a.extend_from_slice(&[&id, "sh", "-c", "echo \"$(id -u) $HOME\""]);
+        let out = ctx.rt(a).timeout(STEP_TIMEOUT).run().ok();
+        out.stdout.trim().to_string()
+    };
+    assert_eq!(home(&["--user", "990:990"]), "990 /home/homer");
+    assert_eq!(home(&["--user", "4321:4321"]), "4321 /");
+    assert_eq!(home(&[]), "0 /root");
+    assert_eq!(home(&["--env", "HOME=/x", "--user", "990:990"]), "990 /x");
+    ctx.delete_checked(&id, &b, true);
+    let b = bundle_on(&ctx, &fx.rootfs, &["sh", "-c", "echo \"$(id -u) $HOME\""]);
+    b.edit(|v| {
+        v["process"]["user"]["uid"] = json!(990);
+        v["process"]["user"]["gid"] = json!(990);
+    });
+    let out = run_bundle(&ctx, &b, STEP_TIMEOUT);
+    assert_eq!(out.stdout.trim(), "990 /home/homer", "{out}");
 }
 
 // ---------------------------------------------------------------------------

@@ -313,8 +313,14 @@ fn adapt_spec(spec: &mut Spec, userns: &Userns, plan: &mut Plan, has_cgroup: boo
     if plan.active() {
         emulation::take_seccomp(plan, spec)?;
         // The workload's IDs are the tracer's business: libcontainer would
-        // fail to switch to an ID the single mapping does not hold.
+        // fail to switch to an ID the single mapping does not hold. Its
+        // HOME is that of the user the tracer fakes, as runc gives it (the
+        // rootfs path is relative to the bundle, our cwd here).
+        let rootfs = spec.root().as_ref().map(|r| r.path().clone());
         if let Some(p) = spec.process_mut() {
+            if let Some(rootfs) = rootfs {
+                crate::passwd::set_home(p, &rootfs);
+            }
             let user = UserBuilder::default()
                 .uid(0u32)
                 .gid(0u32)

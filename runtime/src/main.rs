@@ -11,6 +11,7 @@ mod hooks;
 mod init;
 mod logging;
 mod mounts;
+mod passwd;
 mod procs;
 mod proctitle;
 mod sealed;

@@ -28,6 +28,7 @@ fn as_id(v: u64) -> u32 {
 fn is_hidden(name: &[u8]) -> bool {
     name == &xattr::NAME_C[..xattr::NAME_C.len() - 1]
         || name == &xattr::DEV_NAME_C[..xattr::DEV_NAME_C.len() - 1]
+        || crate::acl::is_private(name)
 }
 
 impl Tracer {
@@ -160,17 +161,19 @@ impl Tracer {
             }
             Sys::Flistxattr => self.listxattr(tid, a(0), 0, a(1), a(2), true, true),
             Sys::Getxattr | Sys::Lgetxattr | Sys::Fgetxattr => {
-                self.xattr_filter(tid, a(1), libc::ENODATA)
+                self.xattr_filter(tid, row.sys, regs, a(1), libc::ENODATA)
             }
             Sys::Setxattr | Sys::Lsetxattr | Sys::Fsetxattr => {
-                self.xattr_filter(tid, a(1), libc::EPERM)
+                self.xattr_filter(tid, row.sys, regs, a(1), libc::EPERM)
             }
             Sys::Removexattr | Sys::Lremovexattr | Sys::Fremovexattr => {
-                self.xattr_filter(tid, a(1), libc::ENODATA)
+                self.xattr_filter(tid, row.sys, regs, a(1), libc::ENODATA)
             }
             // (dirfd, path, at_flags, name, ...): the name is the fourth argument.
-            Sys::Getxattrat | Sys::Removexattrat => self.xattr_filter(tid, a(3), libc::ENODATA),
-            Sys::Setxattrat => self.xattr_filter(tid, a(3), libc::EPERM),
+            Sys::Getxattrat | Sys::Removexattrat => {
+                self.xattr_filter(tid, row.sys, regs, a(3), libc::ENODATA)
+            }
+            Sys::Setxattrat => self.xattr_filter(tid, row.sys, regs, a(3), libc::EPERM),
             Sys::Listxattrat => self.listxattrat(tid, a(0), a(1), a(2) as i32, a(3), a(4)),
             Sys::SeccompInstall => {
                 self.foreign_filters = true;
@@ -181,6 +184,7 @@ impl Tracer {
                 Action::Native
             }
             Sys::Clone => self.clone_flags(tid, regs),
+            Sys::Getsockopt => self.peercred(tid, regs),
             s if s.creates() => self.creator(tid, regs, s),
             _ => Action::Native,
         }
@@ -212,10 +216,15 @@ impl Tracer {
         }
     }
 
-    fn xattr_filter(&mut self, tid: i32, name_ptr: u64, err: i32) -> Action {
+    fn xattr_filter(&mut self, tid: i32, sys: Sys, regs: &Regs, name_ptr: u64, err: i32) -> Action {
         let mut name = Vec::new();
         match mem::read_cstr_via(self.via, tid, name_ptr, 255, &mut name) {
             Ok(()) if is_hidden(&name) => ret(Err(err)),
+            // POSIX ACLs naming container IDs (acl.rs).
+            Ok(()) => match crate::acl::kind_of(&name) {
+                Some(kind) => self.acl_call(tid, sys, regs, kind),
+                None => Action::Native,
+            },
             _ => Action::Native, // the kernel reports EFAULT/ERANGE itself
         }
     }

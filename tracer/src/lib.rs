@@ -5,6 +5,7 @@
 //! under a seccomp-BPF filter whose `SECCOMP_RET_TRACE` stops are served by a ptrace loop.
 //! See docs/tracer.md for the state machine.
 
+mod acl;
 mod arch;
 mod creator;
 pub mod creds;
@@ -16,6 +17,7 @@ mod listener;
 mod mem;
 mod notify;
 mod owners;
+mod peercred;
 mod preload;
 pub mod seccomp;
 mod signals;

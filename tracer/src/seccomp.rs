@@ -244,6 +244,8 @@ pub fn build_with(
                 stmt(RET_K, RET_ALLOW),
                 stmt(RET_K, action),
             ])
+        } else if !r.only_eq.is_empty() {
+            only_equal(r.only_eq, action)
         } else if let Some((arg, bits)) = r.only_bits {
             only_with_bits(arg, bits, action)
         } else if let Some((arg, bits)) = r.bypass {
@@ -282,6 +284,7 @@ pub fn build_with(
         p.push(stmt(AND_K, !table.x32_bit));
         let cases = table.rows_for(level).map(|r| match r.only_bits {
             Some((arg, bits)) => (r.nr, only_with_bits(arg, bits, enosys)),
+            None if !r.only_eq.is_empty() => (r.nr, only_equal(r.only_eq, enosys)),
             None => (r.nr, Leaf::Ret(enosys)),
         });
         let mut cases: Vec<_> = cases.collect();
@@ -312,6 +315,20 @@ fn only_with_bits(arg: u8, bits: u32, action: u32) -> Leaf {
         stmt(RET_K, action),
         stmt(RET_K, RET_ALLOW),
     ])
+}
+
+/// `action` when the low half of each listed argument has its value, else allowed.
+fn only_equal(eq: &[(u8, u32)], action: u32) -> Leaf {
+    let n = eq.len();
+    let mut b = Vec::with_capacity(2 * n + 2);
+    for (i, &(arg, v)) in eq.iter().enumerate() {
+        b.push(stmt(LD_W_ABS, arg_lo(arg)));
+        // A mismatch jumps over the remaining tests and `action`.
+        b.push(jump(JEQ_K, v, 0, (2 * (n - i) - 1) as u8));
+    }
+    b.push(stmt(RET_K, action));
+    b.push(stmt(RET_K, RET_ALLOW));
+    Leaf::Block(b)
 }
 
 /// Allowed when the owner argument `u` and the group argument `g` are both
@@ -550,8 +567,10 @@ mod tests {
                 ]
             }) {
                 let steps = run_counted(&p, arch, nr, [0; 6]).1;
+                // 25: prctl's options through the x32 path under the
+                // full listener program (23 before the getsockopt row).
                 assert!(
-                    steps <= 24,
+                    steps <= 25,
                     "{level:?} {route:?}: nr {nr:#x} took {steps} steps"
                 );
             }
@@ -572,6 +591,8 @@ mod tests {
                         Some(r) if r.only_bits.is_some_and(|(_, b)| arg0 as u32 & b == 0) => {
                             RET_ALLOW
                         }
+                        // Only with the listed argument values (tested below).
+                        Some(r) if !r.only_eq.is_empty() => RET_ALLOW,
                         Some(_) => trace,
                         None if route == Route::Listener && t.exec.contains(&nr) => RET_USER_NOTIF,
                         None if nr == t.io_uring_setup || nr == t.clone3 => {
@@ -600,7 +621,8 @@ mod tests {
                         // ENOSYS there); otherwise the filter says ENOSYS.
                         let unwatched = row
                             .and_then(|r| r.only_bits)
-                            .is_some_and(|(_, b)| arg0 as u32 & b == 0);
+                            .is_some_and(|(_, b)| arg0 as u32 & b == 0)
+                            || row.is_some_and(|r| !r.only_eq.is_empty());
                         let x32 = if route.listener() {
                             want
                         } else if unwatched {
@@ -698,6 +720,44 @@ mod tests {
         }
     }
 
+    /// getsockopt: trapped for SOL_SOCKET/SO_PEERCRED only, whatever the
+    /// high halves and the other arguments.
+    fn peercred(t: &ArchTable) {
+        let nr = t.rows.iter().find(|r| r.sys == Sys::Getsockopt).unwrap().nr;
+        let (sol, peercred) = (libc::SOL_SOCKET as u64, libc::SO_PEERCRED as u64);
+        let enosys = RET_ERRNO | libc::ENOSYS as u32;
+        for route in [Route::Ptrace, Route::Answers, Route::Listener] {
+            for level in [Level::Ids, Level::Full] {
+                let p = build(t, level, route);
+                let trace = if route.listener() {
+                    RET_USER_NOTIF
+                } else {
+                    RET_TRACE | TAG
+                };
+                let a = t.audit_arch;
+                for fd in [0u64, 3, 0xffff_ffff_0000_0005] {
+                    let args = |l: u64, o: u64| [fd, l, o, 0x7fff_0000, 0x7fff_0010, 9];
+                    assert_eq!(run_args(&p, a, nr, args(sol, peercred)), trace);
+                    let high = args(sol | 1 << 32, peercred | 7 << 32);
+                    assert_eq!(run_args(&p, a, nr, high), trace);
+                    for (l, o) in [
+                        (sol, libc::SO_PASSCRED as u64),
+                        (sol, libc::SO_TYPE as u64),
+                        (libc::IPPROTO_TCP as u64, peercred),
+                        (0, 0),
+                    ] {
+                        assert_eq!(run_args(&p, a, nr, args(l, o)), RET_ALLOW, "{route:?}");
+                    }
+                    if t.x32_bit != 0 && !route.listener() {
+                        let x = nr | t.x32_bit;
+                        assert_eq!(run_args(&p, a, x, args(sol, peercred)), enosys);
+                        assert_eq!(run_args(&p, a, x, args(sol, 2)), RET_ALLOW);
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn creator_x86_64() {
         creator(&x86_64::TABLE);
@@ -706,6 +766,16 @@ mod tests {
     #[test]
     fn creator_aarch64() {
         creator(&aarch64::TABLE);
+    }
+
+    #[test]
+    fn peercred_x86_64() {
+        peercred(&x86_64::TABLE);
+    }
+
+    #[test]
+    fn peercred_aarch64() {
+        peercred(&aarch64::TABLE);
     }
 
     #[test]

@@ -7,7 +7,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rlrt-fakeroot");
-const PROGS: &[&str] = &["ids", "files", "hostile", "showid", "listener"];
+const PROGS: &[&str] = &[
+    "ids", "files", "hostile", "showid", "listener", "acl", "peercred",
+];
 
 struct Bench {
     dir: PathBuf,
@@ -254,6 +256,56 @@ fn ownership_full() {
         out,
         "character special file 1:3 0:0\nregular empty file 0:0 42:42\n"
     );
+}
+
+fn xattr_named(p: &Path, name: &std::ffi::CStr) -> Option<Vec<u8>> {
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+    let mut buf = [0u8; 1024];
+    // SAFETY: NUL-terminated strings, our buffer.
+    let n = unsafe {
+        libc::lgetxattr(
+            c.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    (n >= 0).then(|| buf[..n as usize].to_vec())
+}
+
+/// POSIX ACLs naming IDs the user namespace does not map (acl.c), read back
+/// by a second tracer; on the host the real ACLs hold only what the kernel
+/// can represent and the whole ACL is in the private attribute.
+#[test]
+fn acls_naming_unmapped_ids() {
+    let b = Bench::new("acl");
+    let work = b.path("w");
+    std::fs::create_dir(&work).unwrap();
+    chown_to(&work, &b.user);
+    b.ok("full", &["sh", "-c", "cd w && ../acl"]);
+    b.ok("full", &["sh", "-c", "cd w && ../acl again"]);
+    let real = xattr_named(&work.join("d"), c"system.posix_acl_default").unwrap();
+    // u::rwx g::r-x m::rwx o::--- (no named entry: 4242 and 4 are not mapped)
+    assert_eq!(real.len(), 4 + 4 * 8, "{real:?}");
+    let private = xattr_named(&work.join("d"), c"user.rootlessrt.acl_default").unwrap();
+    assert_eq!(private.len(), 4 + 6 * 8, "{private:?}");
+    assert_eq!(
+        &private[12..20],
+        &[2, 0, 7, 0, 0x92, 0x10, 0, 0],
+        "u:4242:rwx"
+    );
+    assert!(xattr_named(&work.join("d/new"), c"system.posix_acl_access").is_some());
+    assert!(xattr_named(&work.join("d/new"), c"user.rootlessrt.acl_access").is_none());
+    assert!(xattr_named(&work.join("f"), c"system.posix_acl_access").is_none());
+    assert!(xattr_named(&work.join("f"), c"user.rootlessrt.acl_access").is_none());
+}
+
+/// SO_PEERCRED shows the peer's fake effective IDs (peercred.c).
+#[test]
+fn peer_credentials() {
+    let b = Bench::new("peercred");
+    b.ok("ids", &["./peercred"]);
+    b.ok("full", &["./peercred"]);
 }
 
 /// The names of the tracer's threads, as its workload sees them (the tracer is

@@ -144,10 +144,16 @@ pub fn exec(global: &Global, e: &Exec, resumed: Option<Resumed>) -> Result<i32> 
     let mut process = process_of(e, &h)?;
     let mode: tracer::Mode = h.meta.emulation.parse().unwrap_or(tracer::Mode::Off);
     let mut plan = emulation::plan_for_process(mode, Some(&process));
-    if plan.active() && h.meta.seccomp.is_none() {
-        // Created by a rootlessrt that did not record the profile.
-        if let Ok((_, mut spec)) = crate::create::load_bundle(&h.meta.bundle) {
-            emulation::take_seccomp(&mut plan, &mut spec)?;
+    if plan.active() {
+        if let Ok((bundle, mut spec)) = crate::create::load_bundle(&h.meta.bundle) {
+            if h.meta.seccomp.is_none() {
+                // Created by a rootlessrt that did not record the profile.
+                emulation::take_seccomp(&mut plan, &mut spec)?;
+            }
+            // HOME of the user the tracer fakes, as runc (libcontainer sees uid 0).
+            if let Some(root) = spec.root() {
+                crate::passwd::set_home(&mut process, &bundle.join(root.path()));
+            }
         }
     }
     if let Some(profile) = h.meta.seccomp.clone() {

@@ -3,7 +3,8 @@
 use super::row as r;
 use super::{clone_row, creator_row};
 use super::{
-    ArchTable, Entry::*, Exit, Level::*, Row, Sys::*, PRCTL_TRAPPED, STATX_BYPASS, XATTRAT_BYPASS,
+    ArchTable, Entry::*, Exit, Level::*, Row, Sys::*, PEERCRED_ONLY, PRCTL_TRAPPED, STATX_BYPASS,
+    XATTRAT_BYPASS,
 };
 
 const N: Exit = Exit::None;
@@ -36,6 +37,7 @@ pub static ROWS: &[Row] = &[
         only_arg0: PRCTL_TRAPPED,
         bypass: None,
         only_bits: None,
+        only_eq: &[],
     },
     r(55, Fchown, Ids, DoItself, N),
     r(54, Fchownat, Ids, DoItself, N),
@@ -77,6 +79,10 @@ pub static ROWS: &[Row] = &[
     creator_row(34, Mkdirat, None),
     creator_row(36, Symlinkat, None),
     creator_row(200, Bind, None),
+    Row {
+        only_eq: PEERCRED_ONLY,
+        ..r(209, Getsockopt, Ids, Emulate, N)
+    },
 ];
 
 /// arm32 (compat) numbers of the same calls: ENOSYS.

@@ -81,6 +81,9 @@ pub enum Sys {
     Symlink,
     Symlinkat,
     Bind,
+    /// getsockopt(2), trapped only for `SOL_SOCKET`/`SO_PEERCRED`: a unix
+    /// socket's peer shows its fake effective IDs (peercred.rs).
+    Getsockopt,
 }
 
 /// open/openat create a file with one of these flags (O_TMPFILE includes
@@ -173,6 +176,10 @@ pub struct Row {
     /// (argument index, bits): the call is trapped only when the low half of
     /// that argument has any of the bits (clone's flags).
     pub only_bits: Option<(u8, u32)>,
+    /// (argument index, value) pairs: the call is trapped only when the low
+    /// half of each of those arguments has that value (getsockopt's level
+    /// and option name).
+    pub only_eq: &'static [(u8, u32)],
 }
 
 pub const PRCTL_TRAPPED: &[u32] = &[
@@ -198,6 +205,7 @@ pub const fn row(nr: u32, sys: Sys, level: Level, entry: Entry, exit: Exit) -> R
         only_arg0: &[],
         bypass: None,
         only_bits: None,
+        only_eq: &[],
     }
 }
 
@@ -221,6 +229,10 @@ pub const fn clone_row(nr: u32) -> Row {
         ..row(nr, Sys::Clone, Level::Ids, Entry::Filter, Exit::None)
     }
 }
+
+/// getsockopt(fd, level, optname, ...) of SO_PEERCRED only.
+pub const PEERCRED_ONLY: &[(u8, u32)] =
+    &[(1, libc::SOL_SOCKET as u32), (2, libc::SO_PEERCRED as u32)];
 
 /// statx(dirfd, path, flags, mask, buf): the shim's calls carry
 /// `STATX_BYPASS` in `mask` and run natively (crates/statshim).
@@ -316,6 +328,7 @@ mod tests {
                 assert!(matches!(r.sys, Sys::Clone | Sys::Open | Sys::Openat));
             }
             assert_eq!(r.level == Level::Creator, r.sys.creates());
+            assert_eq!(!r.only_eq.is_empty(), r.sys == Sys::Getsockopt);
             if r.exit == Exit::Record {
                 assert_eq!(r.entry, Entry::Rewrite);
             }

@@ -2,7 +2,8 @@
 use super::row as r;
 use super::{clone_row, creator_row};
 use super::{
-    ArchTable, Entry::*, Exit, Level::*, Row, Sys::*, PRCTL_TRAPPED, STATX_BYPASS, XATTRAT_BYPASS,
+    ArchTable, Entry::*, Exit, Level::*, Row, Sys::*, PEERCRED_ONLY, PRCTL_TRAPPED, STATX_BYPASS,
+    XATTRAT_BYPASS,
 };
 
 const N: Exit = Exit::None;
@@ -35,6 +36,7 @@ pub static ROWS: &[Row] = &[
         only_arg0: PRCTL_TRAPPED,
         bypass: None,
         only_bits: None,
+        only_eq: &[],
     },
     r(92, Chown, Ids, DoItself, N),
     r(94, Lchown, Ids, DoItself, N),
@@ -85,6 +87,10 @@ pub static ROWS: &[Row] = &[
     creator_row(88, Symlink, None),
     creator_row(266, Symlinkat, None),
     creator_row(49, Bind, None),
+    Row {
+        only_eq: PEERCRED_ONLY,
+        ..r(55, Getsockopt, Ids, Emulate, N)
+    },
 ];
 
 /// i386 (`int 0x80`) numbers of the same calls: ENOSYS (16-bit and 32-bit ID calls,
