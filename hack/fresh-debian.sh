@@ -86,6 +86,13 @@ EOF
   main) echo "deb http://deb.debian.org/debian bookworm main" >"$root/etc/apt/sources.list" ;;
 esac
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# The local network's own certificate authorities (here, an egress proxy that
+# re-signs TLS): any machine on this network needs them to reach crates.io.
+# update-ca-certificates picks them up when apt installs ca-certificates.
+if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+  mkdir -p "$root/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+fi
 echo rlrt-fresh >"$root/etc/hostname"
 printf '127.0.0.1\tlocalhost\n127.0.1.1\trlrt-fresh\n' >"$root/etc/hosts"
 
