@@ -10,7 +10,9 @@
 #    /usr/local/bin/rootlessrt,
 # 3. creates the unprivileged user rlrt-test WITHOUT /etc/subuid (hack/test-user.sh),
 # 4. builds a Debian bookworm minbase rootfs tarball with debootstrap
-#    (hack/debian-rootfs.sh, cached in /var/cache/rootlessrt),
+#    (hack/debian-rootfs.sh, cached in /var/cache/rootlessrt; it runs in the
+#    background during step 2: the build needs the CPUs, debootstrap mostly
+#    the network and the disk),
 # 5. as rlrt-test, imports the tarball rootlessly (hack/debian-bundle.sh:
 #    `rootlessrt fakeroot -- tar --same-owner -xpf`, owners kept in xattrs),
 # 6. as rlrt-test, runs a container (host network) that does
@@ -79,6 +81,15 @@ show "cd $repo && cargo build --release -p rootlessrt"
 cache=${RLRT_CACHE:-/var/cache/rootlessrt}
 mkdir -p "$cache"
 log=$cache/build.log
+# Step 4's rootfs needs the network and the disk, the build the CPUs: it is
+# made meanwhile, in its own process group (stopped if we stop).
+rootfs_log=$cache/debian-rootfs.log
+set -m
+"$here/debian-rootfs.sh" >"$cache/debian-rootfs.out" 2>"$rootfs_log" </dev/null &
+rootfs_pid=$!
+set +m
+trap 'kill -- -"$rootfs_pid" 2>/dev/null || true' EXIT
+say "meanwhile: hack/debian-rootfs.sh (step 4) in the background, log $rootfs_log"
 # cargo's own progress bar, written to the log even though it is no
 # terminal: "Building [===>  ] 97/251: clap_builder, libcontainer", i.e. the
 # units done, all units, and the ones compiling now.
@@ -132,9 +143,22 @@ done_step
 
 # ---------------------------------------------------------------------------
 step "Debian bookworm rootfs tarball (debootstrap, cached)"
-show "hack/debian-rootfs.sh"
-tarball=$("$here/debian-rootfs.sh" | tail -n 1) || die "hack/debian-rootfs.sh failed"
-[ -s "$tarball" ] || die "no tarball from debian-rootfs.sh"
+show "hack/debian-rootfs.sh      # started in step 2, in the background"
+last_print=0
+while kill -0 "$rootfs_pid" 2>/dev/null; do
+  now=$(date +%s)
+  if [ $((now - last_print)) -ge 20 ]; then
+    say "still running: $(grep -E '^\[' "$rootfs_log" | tail -n 1 || true)"; last_print=$now
+  fi
+  sleep 1
+done
+if ! wait "$rootfs_pid"; then
+  tail -n 20 "$rootfs_log" | sed 's/^/    | /'
+  die "hack/debian-rootfs.sh failed (log: $rootfs_log)"
+fi
+trap - EXIT
+tarball=$(tail -n 1 "$cache/debian-rootfs.out")
+[ -s "$tarball" ] || die "no tarball from debian-rootfs.sh (log: $rootfs_log)"
 chmod 0644 "$tarball"
 chmod o+x "$(dirname "$tarball")"
 say "$tarball ($(du -h "$tarball" | cut -f1))"
