@@ -148,7 +148,7 @@ tc_debian() {
     TC_WHY="Debian's cargo-web is $cand, older than $TC_MSRV"
     return 1
   fi
-  echo "    Debian's cargo-web $cand: apt-get install -y cargo-web rustc-web $*"
+  echo "    Debian's cargo-web $cand: apt-get install -y cargo-web rustc-web${*:+ $*}"
   tc_apt_get install -y --no-install-recommends cargo-web rustc-web "$@" ||
     { TC_WHY="apt-get install cargo-web rustc-web $* failed"; return 1; }
   tc_usable /usr/bin || { TC_WHY="cargo-web installed, but /usr/bin/cargo is not >= $TC_MSRV"; return 1; }
