@@ -15,6 +15,7 @@
 #   --run CMD                 run CMD (bash, in the clone) instead of the
 #                             README's two commands
 #   --keep                    keep the fresh system's directory afterwards
+#                             (it is always kept when a command fails)
 #   --rebuild                 debootstrap again instead of the cached base
 # Environment: RLRT_FRESH_DIR (default /var/tmp/rlrt-fresh), RLRT_CACHE
 # (default /var/cache/rootlessrt), RLRT_FRESH_MIRROR (default
@@ -211,6 +212,10 @@ if [ -f "$root/root/fresh-times" ]; then
 fi
 if [ "$keep" = 1 ]; then
   say "kept $root"
+elif [ "$rc" != 0 ]; then
+  # What the failed command left (a test's kept directory, a build log) is
+  # in there: keep it, as the test harness keeps a failed test's directory.
+  say "kept $root for inspection (a command failed; rm -rf --one-file-system it when done)"
 else
   rm -rf --one-file-system "$root"
 fi
