@@ -4,7 +4,7 @@
 # end-to-end in all settings, Debian/apt, a real containerd), and ends with
 # one summary line, counted over every test binary and this script's steps:
 #
-#   test.sh: 187 passed, 0 failed, 0 skipped in 612s
+#   test.sh: 155 passed, 0 failed, 0 skipped in 198s
 #
 #   hack/test.sh    # as root (Debian): installs the packages below and, when no
 #                   # Rust >= Cargo.toml's rust-version is here, Debian's
