@@ -130,9 +130,10 @@ fi
   echo 'cd /root'
   echo 'fresh_rc=0'
   for c in "${cmds[@]}"; do
-    printf 'echo; echo "### fresh: \\$ %s"; t0=$SECONDS\n' "${c//\"/\\\"}"
+    # the command's text is printed, never expanded: %q quotes it
+    printf 'echo; printf "%%s\\n" %q; t0=$SECONDS\n' "### fresh: \$ $c"
     printf '%s\nrc=$?\n' "$c"
-    printf 'echo "### fresh: rc=$rc in $((SECONDS - t0))s: %s" | tee -a /root/fresh-times\n' "${c//\"/\\\"}"
+    printf 'printf "### fresh: rc=%%s in %%ss: %%s\\n" "$rc" "$((SECONDS - t0))" %q | tee -a /root/fresh-times\n' "$c"
     echo '[ "$rc" = 0 ] || { fresh_rc=$rc; exit $rc; }'
   done
   echo 'exit $fresh_rc'
