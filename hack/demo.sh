@@ -4,12 +4,15 @@
 #   sudo hack/demo.sh
 #
 # 1. installs what it needs with apt-get (build tools, libseccomp, debootstrap,
-#    umoci; Rust from Debian's cargo-web/rustc-web when no cargo >= 1.80 exists),
+#    umoci; Rust from Debian's cargo-web/rustc-web when no cargo is at least
+#    the workspace's rust-version, see hack/toolchain.sh),
 # 2. builds rootlessrt (cargo build --release) and installs it as
 #    /usr/local/bin/rootlessrt,
 # 3. creates the unprivileged user rlrt-test WITHOUT /etc/subuid (hack/test-user.sh),
 # 4. builds a Debian bookworm minbase rootfs tarball with debootstrap
-#    (hack/debian-rootfs.sh, cached in /var/cache/rootlessrt),
+#    (hack/debian-rootfs.sh, cached in /var/cache/rootlessrt; it runs in the
+#    background during step 2: the build needs the CPUs, debootstrap mostly
+#    the network and the disk),
 # 5. as rlrt-test, imports the tarball rootlessly (hack/debian-bundle.sh:
 #    `rootlessrt fakeroot -- tar --same-owner -xpf`, owners kept in xattrs),
 # 6. as rlrt-test, runs a container (host network) that does
@@ -42,73 +45,87 @@ show() { echo "    \$ $*"; }
 [ "${ID:-}" = debian ] || echo "demo: warning: made for Debian 12, this is ${PRETTY_NAME:-unknown}" >&2
 
 # ---------------------------------------------------------------------------
-step "packages (apt-get)"
+step "packages and Rust (apt-get)"
 need=(build-essential pkg-config libseccomp-dev debootstrap ca-certificates jq umoci util-linux)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 
-# A cargo new enough for the workspace (rust-version 1.80)?
-cargo_ok() {
-  local v
-  v=$("$1" --version 2>/dev/null | awk '{print $2}') || return 1
-  [ -n "$v" ] && [ "$(printf '%s\n1.80.0\n' "${v%%-*}" | sort -V | head -1)" = 1.80.0 ]
-}
-cargo=
-for c in "$(command -v cargo || true)" "$HOME/.cargo/bin/cargo" \
-         ${SUDO_USER:+"$(getent passwd "$SUDO_USER" | cut -d: -f6)/.cargo/bin/cargo"}; do
-  if [ -n "$c" ] && [ -x "$c" ] && cargo_ok "$c"; then cargo=$c; break; fi
-done
-if [ -z "$cargo" ]; then
-  # Debian 12 carries a current Rust as cargo-web/rustc-web (bookworm's
-  # plain rustc is 1.63, too old).
-  missing+=(cargo-web rustc-web)
+# A toolchain at least as new as the workspace's rust-version (Cargo.toml),
+# decided before anything slow happens (hack/toolchain.sh).
+. "$here/toolchain.sh"
+have_rust=0
+tc_find && have_rust=1
+if [ ${#missing[@]} -gt 0 ] || [ "$have_rust" = 0 ]; then
+  show "apt-get update"
+  tc_apt_get update || die "apt-get update failed"
 fi
-
+if [ "$have_rust" = 0 ]; then
+  say "no Rust >= $TC_MSRV here${TC_SEEN:+ (found: $TC_SEEN)}"
+  tc_debian || die "$TC_WHY.
+$(tc_rustup_hint)"
+fi
 if [ ${#missing[@]} -gt 0 ]; then
-  say "installing: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  show "apt-get update && apt-get install -y ${missing[*]}"
-  apt-get update -q 2>&1 | sed -u 's/^/    | /' || die "apt-get update failed"
-  apt-get install -y -q --no-install-recommends "${missing[@]}" 2>&1 | sed -u 's/^/    | /' ||
-    die "apt-get install failed"
+  show "apt-get install -y ${missing[*]}"
+  tc_apt_get install -y --no-install-recommends "${missing[@]}" || die "apt-get install failed"
 fi
-if [ -z "$cargo" ]; then
-  cargo=$(command -v cargo || true)
-  [ -n "$cargo" ] && cargo_ok "$cargo" || die "no cargo >= 1.80 (install rustup or Debian's cargo-web)"
-fi
-say "all present; cargo: $cargo ($("$cargo" --version))"
+cargo=$TC_CARGO
+say "all present; Rust >= $TC_MSRV needed (Cargo.toml rust-version), using $cargo ($TC_VERSION)"
 done_step
 
 # ---------------------------------------------------------------------------
 step "build rootlessrt (cargo build --release)"
 bin=$repo/target/release/rootlessrt
 show "cd $repo && cargo build --release -p rootlessrt"
-say "the first build compiles ~200 crates: several minutes on 2 CPUs"
 cache=${RLRT_CACHE:-/var/cache/rootlessrt}
 mkdir -p "$cache"
 log=$cache/build.log
-( cd "$repo" && exec "$cargo" build --release -p rootlessrt ) >"$log" 2>&1 &
+# Step 4's rootfs needs the network and the disk, the build the CPUs: it is
+# made meanwhile, in its own process group (stopped if we stop).
+rootfs_log=$cache/debian-rootfs.log
+set -m
+"$here/debian-rootfs.sh" >"$cache/debian-rootfs.out" 2>"$rootfs_log" </dev/null &
+rootfs_pid=$!
+set +m
+trap 'kill -- -"$rootfs_pid" 2>/dev/null || true' EXIT
+say "meanwhile: hack/debian-rootfs.sh (step 4) in the background, log $rootfs_log"
+# cargo's own progress bar, written to the log even though it is no
+# terminal: "Building [===>  ] 97/251: clap_builder, libcontainer", i.e. the
+# units done, all units, and the ones compiling now.
+( cd "$repo" && CARGO_TERM_PROGRESS_WHEN=always CARGO_TERM_PROGRESS_WIDTH=200 \
+    exec "$cargo" build --release -p rootlessrt ) >"$log" 2>&1 &
 pid=$!
-t0=$(date +%s); last_print=0
+t0=$(date +%s); last_print=0; t_final=
 while kill -0 "$pid" 2>/dev/null; do
   now=$(date +%s)
-  done_n=$(grep -c '^ *Compiling' "$log" || true)
-  cur=$(grep -E '^ *(Compiling|Finished|error)' "$log" | tail -n 1 | sed 's/^ *//' || true)
+  bar=$(tr '\r' '\n' <"$log" | grep -E '^ *Building \[' | tail -n 1 || true)
+  units=$(sed -n 's/^ *Building \[[^]]*\] *\([0-9]*\/[0-9]*\): .*/\1/p' <<<"$bar")
+  now_on=$(sed -n 's/^ *Building \[[^]]*\] *[0-9]*\/[0-9]*: *//p' <<<"$bar" | sed 's/ *$//')
+  if [ -z "$units" ]; then
+    line="resolving and fetching crates"
+  elif [ "$now_on" = "rootlessrt(bin)" ]; then
+    # The last unit: the rootlessrt crate, then the whole program optimised
+    # and linked as one unit (release profile, Cargo.toml). cargo says
+    # nothing until it ends.
+    t_final=${t_final:-$now}
+    line="$units units; last one: rootlessrt, optimised and linked as a whole ($((now - t_final))s so far)"
+  else
+    line="$units units built; now: $now_on"
+  fi
   if [ -t 1 ]; then
-    printf '\r\033[K    [%4ss] %3d crates compiled  %s' "$((now - t0))" "$done_n" "${cur:0:60}"
-  elif [ $((now - last_print)) -ge 20 ]; then
-    printf '    [%4ss] %3d crates compiled  %s\n' "$((now - t0))" "$done_n" "$cur"; last_print=$now
+    printf '\r\033[K    [%4ss] %s' "$((now - t0))" "${line:0:$(( $(tput cols 2>/dev/null || echo 100) - 14 ))}"
+  elif [ $((now - last_print)) -ge 30 ]; then
+    printf '    [%4ss] %s\n' "$((now - t0))" "$line"; last_print=$now
   fi
   sleep 1
 done
 [ -t 1 ] && printf '\r\033[K'
 if ! wait "$pid" || [ ! -x "$bin" ]; then
-  tail -n 40 "$log" | sed 's/^/    | /'
+  tr '\r' '\n' <"$log" | grep -v '^ *Building \[' | tail -n 40 | sed 's/^/    | /'
   die "cargo build failed (full log: $log)"
 fi
-say "$(grep -E '^ *Finished' "$log" | sed 's/^ *//') (log: $log)"
+say "$(tr '\r' '\n' <"$log" | grep -E '^ *Finished' | sed 's/^ *//') (log: $log)"
 install -m 0755 "$bin" /usr/local/bin/rootlessrt
 rt=/usr/local/bin/rootlessrt
 say "installed $rt"
@@ -126,9 +143,22 @@ done_step
 
 # ---------------------------------------------------------------------------
 step "Debian bookworm rootfs tarball (debootstrap, cached)"
-show "hack/debian-rootfs.sh"
-tarball=$("$here/debian-rootfs.sh" | tail -n 1) || die "hack/debian-rootfs.sh failed"
-[ -s "$tarball" ] || die "no tarball from debian-rootfs.sh"
+show "hack/debian-rootfs.sh      # started in step 2, in the background"
+last_print=0
+while kill -0 "$rootfs_pid" 2>/dev/null; do
+  now=$(date +%s)
+  if [ $((now - last_print)) -ge 20 ]; then
+    say "still running: $(grep -E '^\[' "$rootfs_log" | tail -n 1 || true)"; last_print=$now
+  fi
+  sleep 1
+done
+if ! wait "$rootfs_pid"; then
+  tail -n 20 "$rootfs_log" | sed 's/^/    | /'
+  die "hack/debian-rootfs.sh failed (log: $rootfs_log)"
+fi
+trap - EXIT
+tarball=$(tail -n 1 "$cache/debian-rootfs.out")
+[ -s "$tarball" ] || die "no tarball from debian-rootfs.sh (log: $rootfs_log)"
 chmod 0644 "$tarball"
 chmod o+x "$(dirname "$tarball")"
 say "$tarball ($(du -h "$tarball" | cut -f1))"

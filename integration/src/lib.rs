@@ -1011,19 +1011,35 @@ pub fn assert_dev_null_ok() {
     );
 }
 
+/// Whether skipping is forbidden: under `CI` every test must run, so a test
+/// that would skip fails instead (CI cannot silently test less).
+pub fn skips_forbidden() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// Report a deliberate skip (the harness is not root, say) of `test`: one
+/// `SKIPPED <test>: <why>` line on stderr, which `hack/test.sh` counts in
+/// its summary; under `CI` ([`skips_forbidden`]) the test fails instead.
+/// A missing tool is not a reason to skip: the test fails and says what to
+/// install (`hack/test.sh` installs everything as root).
+#[track_caller]
+pub fn skip(test: &str, why: &str) {
+    let msg = format!("SKIPPED {test}: {why}\n");
+    if skips_forbidden() {
+        panic!("CI must run every test: {msg}");
+    }
+    // Straight to fd 2: libtest captures eprintln! of passing tests, and the
+    // line must be seen (and counted) whatever the capture setting.
+    // SAFETY: writing a local buffer to stderr.
+    unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
+}
+
 /// Entry point used by [`matrix!`]. A setting that cannot run here (see
-/// [`skip_reason`]) passes with a `SKIPPED` line on stderr, except when `CI`
-/// is set: then it fails, so CI cannot silently test less.
+/// [`skip_reason`]) is reported with [`skip`].
 pub fn run_test(mode: &str, name: &str, body: fn(&Ctx)) {
     let mode = Mode::from_name(mode);
     if let Some(why) = skip_reason(mode) {
-        let msg = format!("SKIPPED {name}::{}: {why}\n", mode.name());
-        if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false") {
-            panic!("CI must run every setting: {msg}");
-        }
-        // straight to fd 2: the test harness captures eprintln! of passing tests
-        // SAFETY: writing a local buffer to stderr.
-        unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
+        skip(&format!("{name}::{}", mode.name()), &why);
         return;
     }
     let ctx = Ctx::new(mode, name);

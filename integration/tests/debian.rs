@@ -6,9 +6,11 @@
 //! `RLRT_TEST_USER=rlrt-test`, or directly as an unprivileged user).
 //!
 //! The rootfs tarball comes from `hack/debian-rootfs.sh` (debootstrap, cached
-//! in /var/cache/rootlessrt; `RLRT_DEBIAN_TAR` overrides). When it does not
-//! exist and cannot be built (no root, no network) every test is SKIPPED with
-//! the reason — unless `CI` or `RLRT_DEBIAN_REQUIRED` is set, then they fail.
+//! in /var/cache/rootlessrt; `RLRT_DEBIAN_TAR` overrides). As root the tests
+//! build it, and fail when they cannot; a user without the tarball cannot
+//! build it, so there every test is SKIPPED with the reason — unless `CI` or
+//! `RLRT_DEBIAN_REQUIRED` is set, then they fail. A missing runc or umoci
+//! fails its test (`hack/test.sh` installs both).
 //!
 //! One rootfs is imported per test process and shared by the tests that need
 //! apt's results: importing it, `apt-get update` and `apt-get install cowsay`
@@ -37,12 +39,13 @@ fn required() -> bool {
         .any(|k| std::env::var(k).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false"))
 }
 
-/// Print why a test cannot run and return, or fail when the tests are required.
+/// Report a deliberate skip (a counted `SKIPPED` line, see
+/// [`integration::skip`]), or fail when the tests are required.
 fn skip(name: &str, why: &str) {
     if required() {
         panic!("{name}: cannot run, and CI/RLRT_DEBIAN_REQUIRED is set: {why}");
     }
-    eprintln!("SKIPPED debian::{name}: {why}");
+    integration::skip(&format!("debian::{name}"), why);
 }
 
 fn default_tarball() -> PathBuf {
@@ -55,27 +58,39 @@ fn default_tarball() -> PathBuf {
     cache.join("debian-bookworm.tar")
 }
 
+/// Why there is no tarball: the tests fail (root could not build it) or are
+/// skipped (a user, who cannot).
+#[derive(Clone)]
+enum NoTarball {
+    Fail(String),
+    Skip(String),
+}
+
 /// The rootfs tarball, built with hack/debian-rootfs.sh when we are root.
-/// Err: why the tests must be skipped.
-fn tarball() -> Result<PathBuf, String> {
-    static T: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+fn tarball() -> Result<PathBuf, NoTarball> {
+    static T: OnceLock<Result<PathBuf, NoTarball>> = OnceLock::new();
     T.get_or_init(|| {
         let want = default_tarball();
         if is_root() {
             // Returns at once when the cached tarball is current.
             let script = workspace_root().join("hack/debian-rootfs.sh");
             eprintln!("debian: {} (cached after the first run; debootstrap takes minutes)", script.display());
-            let out = Command::new("bash").arg(&script).output().map_err(|e| format!("run {script:?}: {e}"))?;
+            let out = Command::new("bash")
+                .arg(&script)
+                .output()
+                .map_err(|e| NoTarball::Fail(format!("run {script:?}: {e}")))?;
             if !out.status.success() {
                 let err = String::from_utf8_lossy(&out.stderr);
                 let tail: Vec<&str> = err.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
                 if want.is_file() {
                     eprintln!("debian: debian-rootfs.sh failed, using the existing {want:?}:\n{}", tail.join("\n"));
                 } else {
-                    return Err(format!(
-                        "the Debian tarball cannot be built (no network to the Debian mirror?): hack/debian-rootfs.sh failed:\n{}",
+                    // Root can build it: a prerequisite that is missing, not a
+                    // reason to skip (debootstrap, the mirror).
+                    return Err(NoTarball::Fail(format!(
+                        "the Debian tarball cannot be built (debootstrap installed? the Debian mirror reachable?): hack/debian-rootfs.sh failed:\n{}",
                         tail.join("\n")
-                    ));
+                    )));
                 }
             } else if let Some(p) = String::from_utf8_lossy(&out.stdout).lines().last() {
                 let p = PathBuf::from(p.trim());
@@ -87,15 +102,15 @@ fn tarball() -> Result<PathBuf, String> {
         if want.is_file() && fs::metadata(&want).map(|m| m.len() > 0).unwrap_or(false) {
             Ok(want)
         } else {
-            Err(format!(
+            Err(NoTarball::Skip(format!(
                 "no Debian tarball at {want:?}, and not root to build it (run `sudo hack/debian-rootfs.sh` or set RLRT_DEBIAN_TAR)"
-            ))
+            )))
         }
     })
     .clone()
 }
 
-/// Common preconditions: the user mode and the tarball. None: skip.
+/// Common preconditions: the user mode and the tarball. None: skipped.
 fn setup(name: &str) -> Option<PathBuf> {
     if let Some(why) = skip_reason(Mode::User) {
         skip(name, &why);
@@ -103,7 +118,8 @@ fn setup(name: &str) -> Option<PathBuf> {
     }
     match tarball() {
         Ok(t) => Some(t),
-        Err(why) => {
+        Err(NoTarball::Fail(why)) => panic!("{name}: {why}"),
+        Err(NoTarball::Skip(why)) => {
             skip(name, &why);
             None
         }
@@ -381,10 +397,8 @@ fn runc_rootless_fails() {
     ]
     .into_iter()
     .find(|p| Path::new(p).is_file());
-    let Some(runc) = runc else {
-        skip(name, "runc is not installed (apt-get install runc)");
-        return;
-    };
+    let runc =
+        runc.expect("runc is not installed (apt-get install runc; hack/test.sh installs it)");
     let ctx = Ctx::new(Mode::User, name);
     let dir = ctx.mkdir("runc-bundle");
     let rootfs = dir.join("rootfs");
@@ -848,12 +862,11 @@ fn dpkg_install_local_deb_with_owners() {
 fn import_fakeroot_and_umoci_agree() {
     let name = "import_fakeroot_and_umoci_agree";
     let Some(tar) = setup(name) else { return };
-    if !Path::new("/usr/bin/umoci").is_file()
-        && Command::new("umoci").arg("--version").output().is_err()
-    {
-        skip(name, "umoci is not installed (apt-get install umoci)");
-        return;
-    }
+    assert!(
+        Path::new("/usr/bin/umoci").is_file()
+            || Command::new("umoci").arg("--version").output().is_ok(),
+        "umoci is not installed (apt-get install umoci; hack/test.sh installs it)"
+    );
     let ctx = Ctx::new(Mode::User, name);
     let fr = ctx.path("fr");
     let um = ctx.path("um");
