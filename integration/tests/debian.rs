@@ -1162,6 +1162,48 @@ fn sudo_as_root_and_as_a_sudoer() {
 /// set-gid directory's group), in the same container, in the next one, and
 /// through `exec --user`; git, which refuses a repository owned by someone
 /// else, works as that user.
+/// Symlinks, FIFOs and sockets cannot carry the owner attribute; what a
+/// user makes of them (and a root `chown -h`) is still theirs in the next
+/// container.
+#[test]
+fn a_users_symlinks_fifos_and_sockets_are_its_own() {
+    let Some((_g, ctx, fx)) = shared("a_users_symlinks_fifos_and_sockets_are_its_own") else {
+        return;
+    };
+    let probe = "stat -c '%u:%g %F %n' /home/erin/s/l /home/erin/s/p /home/erin/s/k /srv/erin-link";
+    let out = run_ok(
+        &ctx,
+        &fx.rootfs,
+        &format!(
+            "id erin >/dev/null 2>&1 || useradd -m -s /bin/sh erin; \
+             su erin -c 'set -e; rm -rf ~/s; mkdir ~/s; cd ~/s; ln -s nowhere l; mkfifo p; \
+               perl -MSocket -e \"socket(S, PF_UNIX, SOCK_STREAM, 0) or die; bind(S, pack_sockaddr_un(q(k))) or die\"'; \
+             rm -f /srv/erin-link; ln -s /etc/passwd /srv/erin-link; chown -h erin:mail /srv/erin-link; \
+             echo \"ids $(id -u erin):$(id -g erin)\"; {probe}"
+        ),
+    );
+    let ids = field(&out, "ids");
+    let u = ids.split_once(':').unwrap().0;
+    let want = format!(
+        "{ids} symbolic link /home/erin/s/l\n{ids} fifo /home/erin/s/p\n{ids} socket /home/erin/s/k\n{u}:8 symbolic link /srv/erin-link\n"
+    );
+    assert!(out.stdout.ends_with(&want), "same container: {out}");
+    let next = run_ok(&ctx, &fx.rootfs, probe);
+    assert_eq!(next.stdout, want, "next container: {next}");
+    // Given back to root: nothing is kept for it any more.
+    let back = run_ok(
+        &ctx,
+        &fx.rootfs,
+        "chown -h root:root /srv/erin-link && stat -c '%u:%g' /srv/erin-link",
+    );
+    assert_eq!(back.stdout, "0:0\n", "{back}");
+    let next = run_ok(&ctx, &fx.rootfs, "stat -c '%u:%g' /srv/erin-link");
+    assert_eq!(
+        next.stdout, "0:0\n",
+        "next container after chown to root: {next}"
+    );
+}
+
 #[test]
 fn a_users_files_are_its_own() {
     let Some((_g, ctx, fx)) = shared("a_users_files_are_its_own") else {

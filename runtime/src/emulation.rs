@@ -279,6 +279,7 @@ pub fn run_tracer(plan: &Plan, init: bool, argv: &[CString], env: &[CString]) ->
         init,
         stat_shim: init && plan.stat_shim,
         workload_caps: plan.workload_caps,
+        container_root: true,
         pre_exec: plan.seccomp.clone().map(|profile| {
             tracer::PreExec(std::sync::Arc::new(move || {
                 libcontainer::seccomp::initialize_seccomp(&profile)

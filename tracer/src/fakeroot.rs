@@ -100,6 +100,7 @@ pub fn fakeroot_main(args: &[OsString]) -> i32 {
         pre_exec: None,
         stat_shim: false,
         workload_caps: None,
+        container_root: false,
     };
     let cmd = args[0].to_string_lossy();
     match run_then_exit(&cfg, &argv, &env) {

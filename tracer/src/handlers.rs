@@ -29,6 +29,7 @@ fn is_hidden(name: &[u8]) -> bool {
     name == &xattr::NAME_C[..xattr::NAME_C.len() - 1]
         || name == &xattr::DEV_NAME_C[..xattr::DEV_NAME_C.len() - 1]
         || crate::acl::is_private(name)
+        || name == &crate::rootdb::NAME_C[..crate::rootdb::NAME_C.len() - 1]
 }
 
 impl Tracer {
@@ -371,6 +372,13 @@ impl Tracer {
             let nu = if uid == NONE { cur.uid } else { uid };
             let ng = if gid == NONE { cur.gid } else { gid };
             if (nu, ng) != (cur.uid, cur.gid) {
+                // The real chown changed the ctime, which validates the
+                // persisted owner of a symlink, FIFO or socket (rootdb.rs).
+                let m = if m.xattr_capable() {
+                    m
+                } else {
+                    do_stat(&r).map_or(m, |st| Meta::from_stat(&st))
+                };
                 self.fs.owners().set_owner(&r.path, &m, nu, ng);
             }
         }

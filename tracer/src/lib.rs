@@ -19,6 +19,7 @@ mod notify;
 mod owners;
 mod peercred;
 mod preload;
+mod rootdb;
 pub mod seccomp;
 mod signals;
 mod spawn;
@@ -200,6 +201,11 @@ pub struct Config {
     /// drop them again): its child takes exactly these before it installs
     /// any filter.
     pub workload_caps: Option<CapSets>,
+    /// `/` is a container's root (PID 1 or an exec'd process, not the host's
+    /// `fakeroot`): in Mode::Full the owners of its symlinks, FIFOs and
+    /// sockets are kept in its root directory for the next container
+    /// (rootdb.rs).
+    pub container_root: bool,
 }
 
 #[derive(Debug)]

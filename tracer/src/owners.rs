@@ -1,6 +1,7 @@
 //! Fake ownership: the `user.rootlesscontainers` xattr, an in-memory map for
 //! inodes that cannot carry it, device placeholders, and a (dev, ino, ctime) cache.
 
+use crate::rootdb::RootDb;
 use crate::xattr;
 use std::collections::HashMap;
 
@@ -56,7 +57,8 @@ impl Meta {
     fn kind(&self) -> u32 {
         self.mode & libc::S_IFMT
     }
-    fn xattr_capable(&self) -> bool {
+    /// A regular file or directory: the only inodes that take user.* attributes.
+    pub fn xattr_capable(&self) -> bool {
         matches!(self.kind(), libc::S_IFREG | libc::S_IFDIR)
     }
 }
@@ -83,6 +85,9 @@ pub struct Owners {
     /// Inodes whose view is kept in `mem` or `devs` are marked here for the
     /// in-process stat shim, which cannot see them (preload.rs).
     pub shared: Option<crate::preload::OwnersMap>,
+    /// Owners of symlinks, FIFOs and sockets kept for the next container
+    /// (a container's tracer in Mode::Full; rootdb.rs).
+    db: Option<RootDb>,
 }
 
 /// Read an xattr of the object a resolved `/proc/self/fd/N` path names
@@ -135,6 +140,21 @@ impl Owners {
         }
     }
 
+    /// Keep the owners of symlinks, FIFOs and sockets on the root's file
+    /// system in the root directory (only where `/` is the container's).
+    pub fn keep_special_owners(&mut self) {
+        if !self.persist {
+            return;
+        }
+        self.db = RootDb::load();
+        if let (Some(db), Some(map)) = (&self.db, &self.shared) {
+            // The shim cannot read the records: it asks us for these inodes.
+            for (dev, ino) in db.keys() {
+                map.mark(dev, ino);
+            }
+        }
+    }
+
     fn warn_once(&mut self, what: &str, e: i32) {
         if !self.warned {
             self.warned = true;
@@ -158,7 +178,18 @@ impl Owners {
             fake.gid = g;
             return fake;
         }
-        if !self.persist || !m.xattr_capable() {
+        if !self.persist {
+            return fake;
+        }
+        if !m.xattr_capable() {
+            if let Some((u, g)) = self
+                .db
+                .as_ref()
+                .and_then(|db| db.get(m.dev, m.ino, m.ctime))
+            {
+                fake.uid = u;
+                fake.gid = g;
+            }
             return fake;
         }
         let c = match self.cache.get(&key) {
@@ -226,6 +257,9 @@ impl Owners {
             } else {
                 self.remember(key, uid, gid);
             }
+            if !m.xattr_capable() {
+                self.keep_special(m, (!plain).then_some((uid, gid)));
+            }
             return;
         }
         let val = xattr::encode(uid, gid);
@@ -233,6 +267,17 @@ impl Owners {
         if let Err(e) = set_attr(path, xattr::NAME_C, val) {
             self.warn_once("an owner", e);
             self.remember(key, uid, gid);
+        }
+    }
+
+    /// Persist a special file's owner (None: the kernel's shows) in the
+    /// root's records, when it is on the root's file system.
+    fn keep_special(&mut self, m: &Meta, owner: Option<(u32, u32)>) {
+        let Some(db) = self.db.as_mut().filter(|db| db.covers(m.dev)) else {
+            return;
+        };
+        if let Err(why) = db.set(m.ino, m.ctime, owner) {
+            db.warn_once(&why);
         }
     }
 

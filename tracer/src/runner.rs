@@ -337,6 +337,9 @@ fn run_inner(
         }
     };
     let fs = Arc::new(FsView::new(cfg.mode == Mode::Full, shared));
+    if cfg.container_root {
+        fs.owners().keep_special_owners();
+    }
     let engine = match attach(&setup, &child, &fs) {
         Ok(Some(engine)) => engine,
         Ok(None) => {
