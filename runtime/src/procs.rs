@@ -148,7 +148,9 @@ fn catches(pid: i32, sig: i32) -> bool {
 /// other than `before` (the init's while it waited for `start`): the init
 /// itself, or with the tracer (`traced`) a child of the init once the
 /// tracer forwards signals (it then catches SIGTERM; children before that
-/// are startContainer hooks). False when the init is gone first or `limit`
+/// are startContainer hooks) whose argv is not the init's current one
+/// either (the tracer's neutral title, which its child has from the fork
+/// until the workload's exec). False when the init is gone first or `limit`
 /// passes (e.g. a long startContainer hook).
 pub fn wait_exec(init: i32, before: &[u8], traced: bool, limit: std::time::Duration) -> bool {
     let deadline = std::time::Instant::now() + limit;
@@ -158,7 +160,12 @@ pub fn wait_exec(init: i32, before: &[u8], traced: bool, limit: std::time::Durat
     let exec_d = |pid: i32| cmdline(pid).is_some_and(|c| !c.is_empty() && c != before);
     loop {
         let done = if traced {
-            catches(init, libc::SIGTERM) && children(init).into_iter().any(exec_d)
+            catches(init, libc::SIGTERM) && {
+                let title = cmdline(init).unwrap_or_default();
+                children(init)
+                    .into_iter()
+                    .any(|c| cmdline(c).is_some_and(|a| !a.is_empty() && a != before && a != title))
+            }
         } else {
             exec_d(init)
         };
