@@ -538,6 +538,9 @@ open_fn!(__openat64_2, at2);
 /// the real one, then the same rewrite on its fd (dup3 onto it keeps the
 /// FILE's fd number; nothing has been read through the FILE yet). Without
 /// dlsym: open(2) with the mode's flags, then fdopen.
+///
+/// # Safety
+/// As fopen(3); `name` is NUL-terminated.
 unsafe fn fopen_any(
     slot: &AtomicUsize,
     name: &[u8],
@@ -563,7 +566,13 @@ unsafe fn fopen_any(
     f
 }
 
-/// fopen(3) as open(2) and fdopen(3), for a libc without dlsym.
+/// fopen(3) as open(2) and fdopen(3), for a libc without dlsym (glibc
+/// before 2.34 in a program that does not load libdl). The mode letters
+/// glibc's fopen turns into open flags: r w a, `+`, `x` (O_EXCL), `e`
+/// (O_CLOEXEC); fdopen parses the rest.
+///
+/// # Safety
+/// `path` and `mode` are the caller's C strings (or null), as fopen takes them.
 unsafe fn fopen_by_hand(path: *const c_char, mode: *const c_char) -> *mut c_void {
     let m = if mode.is_null() {
         &[][..]

@@ -241,6 +241,11 @@ pub unsafe fn fake_status(fd: c_int, path: *const c_char, cloexec: bool) {
 }
 
 /// The work of `fake_status`; None where it gave up.
+///
+/// # Safety
+/// Raw syscalls on `fd` (the caller's, just opened) and on our own memfd,
+/// with buffers on this stack: no allocation, since the caller may be a
+/// vfork child or a signal handler.
 unsafe fn replace(fd: c_int, key: Key, cloexec: bool) -> Option<()> {
     let ids = ids_of(key)?;
     let mut input = [0u8; IN_MAX];
