@@ -12,8 +12,10 @@ fn main() {
     for f in [
         "statshim/src/lib.rs",
         "statshim/src/sys.rs",
+        "statshim/src/procfs.rs",
         "fakeowner/src/lib.rs",
         "fakeowner/src/xattr.rs",
+        "fakeowner/src/creds.rs",
     ] {
         println!("cargo:rerun-if-changed={}", crates.join(f).display());
     }

@@ -1252,3 +1252,108 @@ fn a_users_files_are_its_own() {
     assert_eq!(ex.stdout, format!("{ids}\n{ids}\n"), "exec --user: {ex}");
     ctx.delete_checked(&id, &b, true);
 }
+
+/// Bob's account and procps (for ps) in the shared rootfs.
+const BOB: &str = "apt-get install -q -y --no-install-recommends procps >/dev/null
+    id bob >/dev/null 2>&1 || useradd -m -s /bin/sh bob
+    echo \"bob $(id -u bob) $(id -g bob) $(id -G bob)\"
+    show() { grep -E '^(Uid|Gid|Groups):' \"$2\" | tr '\\t' ' ' | sed \"s/^/$1-/\"; }
+    ";
+
+/// bob's uid, gid and groups from the `bob` line.
+fn bob_ids(out: &Out) -> (String, String, String) {
+    let bob = field(out, "bob");
+    let mut it = bob.split(' ');
+    let (u, g) = (it.next().unwrap(), it.next().unwrap());
+    let groups: Vec<&str> = it.collect();
+    (u.into(), g.into(), groups.join(" "))
+}
+
+fn four(id: &str) -> String {
+    format!("{id} {id} {id} {id}")
+}
+
+/// `/proc/self/status` (and thread-self) shows the process's fake IDs in its
+/// Uid:, Gid: and Groups: lines: bob's as bob (`su bob`), root's as root;
+/// distinct real, effective and saved IDs each in their field (fs follows
+/// the effective one). Read by grep (openat) and perl (open).
+#[test]
+fn proc_status_shows_fake_ids() {
+    let Some((_g, ctx, fx)) = shared("proc_status_shows_fake_ids") else {
+        return;
+    };
+    // Lines of /proc/.../status as "<tag>-Uid: 0 0 0 0" (tabs made spaces).
+    let out = run_ok(
+        &ctx,
+        &fx.rootfs,
+        &format!(
+            r#"{BOB}
+        show root /proc/self/status
+        su bob -c 'grep -E "^(Uid|Gid|Groups):" /proc/self/status /proc/thread-self/status' | tr '	' ' ' | sed 's/^/bob-/'
+        case $(uname -m) in x86_64) r=117 g=119;; aarch64) r=147 g=149;; esac
+        perl -e '
+            syscall($ARGV[1], 2001, 2002, 2003) == 0 or die "setresgid: $!";
+            syscall($ARGV[0], 1001, 1002, 1003) == 0 or die "setresuid: $!";
+            open(my $f, "<", "/proc/self/status") or die "open: $!";
+            while (<$f>) {{ s/	/ /g; print "res-$_" if /^(Uid|Gid):/ }}
+        ' $r $g
+        "#
+        ),
+    );
+    let (u, g, groups) = bob_ids(&out);
+    assert_eq!(field(&out, "root-Uid:"), four("0"), "{out}");
+    assert_eq!(field(&out, "root-Gid:"), four("0"), "{out}");
+    for file in ["self", "thread-self"] {
+        let tag = format!("bob-/proc/{file}/status:");
+        assert_eq!(field(&out, &format!("{tag}Uid:")), four(&u), "{out}");
+        assert_eq!(field(&out, &format!("{tag}Gid:")), four(&g), "{out}");
+        assert_eq!(
+            field(&out, &format!("{tag}Groups:")).trim(),
+            groups,
+            "{out}"
+        );
+    }
+    assert_eq!(field(&out, "res-Uid:"), "1001 1002 1003 1002", "{out}");
+    assert_eq!(field(&out, "res-Gid:"), "2001 2002 2003 2002", "{out}");
+}
+
+/// Another process's status (`/proc/<pid>/status`, its task's) shows its
+/// fake IDs, and `/proc/<pid>` is owned by its fake euid and egid: `ps`
+/// shows bob's processes as bob's and root's as root's.
+#[test]
+fn ps_shows_a_users_processes_as_its_own() {
+    let Some((_g, ctx, fx)) = shared("ps_shows_a_users_processes_as_its_own") else {
+        return;
+    };
+    let out = run_ok(
+        &ctx,
+        &fx.rootfs,
+        &format!(
+            r#"{BOB}
+        rm -f /tmp/bob.pid
+        su bob -c 'echo $$ >/tmp/bob.pid; exec sleep 60' &
+        while [ ! -s /tmp/bob.pid ]; do sleep 0.1; done
+        sleep 0.3
+        p=$(cat /tmp/bob.pid)
+        show other /proc/$p/status
+        show task /proc/$p/task/$p/status
+        echo "ps-bob $(ps -o user=,group=,ruser=,euid=,suid=,fuid= -p $p)"
+        echo "ps-root $(ps -o user=,group=,ruid= -p $$)"
+        echo "owner $(stat -c %U:%G /proc/$p) $(stat -c %u /proc/$$)"
+        kill $p
+        "#
+        ),
+    );
+    let (u, g, _) = bob_ids(&out);
+    for tag in ["other", "task"] {
+        assert_eq!(field(&out, &format!("{tag}-Uid:")), four(&u), "{out}");
+        assert_eq!(field(&out, &format!("{tag}-Gid:")), four(&g), "{out}");
+    }
+    let ps = field(&out, "ps-bob");
+    let ps: Vec<&str> = ps.split_whitespace().collect();
+    assert_eq!(ps, ["bob", "bob", "bob", &u, &u, &u], "{out}");
+    let ps = field(&out, "ps-root");
+    let ps: Vec<&str> = ps.split_whitespace().collect();
+    assert_eq!(ps, ["root", "root", "0"], "{out}");
+    assert_eq!(field(&out, "owner"), "bob:bob 0", "{out}");
+}

@@ -19,6 +19,7 @@ mod notify;
 mod owners;
 mod peercred;
 mod preload;
+mod procstatus;
 mod rootdb;
 pub mod seccomp;
 mod signals;

@@ -226,6 +226,9 @@ impl Tracer {
                 }
             }
         }
+        if crate::procstatus::changes_ids(row.sys) {
+            self.publish_ids(tid);
+        }
         if self.inject.is_some() {
             self.inject_check(tid);
         }

@@ -3,10 +3,13 @@
 //! workload, and told through the owners map which inodes it must leave to
 //! the tracer. See docs/tracer.md, "stat inside the workload".
 
+use fakeowner::creds;
 use fakeowner::shim::{DIR, LIB, MAP, MAP_BYTES};
+use std::collections::HashMap;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::sync::atomic::AtomicU32;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 /// The shim, built by build.rs.
@@ -29,6 +32,85 @@ impl OwnersMap {
         // SAFETY: b / 8 < MAP_BYTES (map_bit's range); byte access is atomic.
         let byte = unsafe { AtomicU8::from_ptr(self.ptr.add(b / 8)) };
         byte.fetch_or(1 << (b % 8), Ordering::Relaxed);
+    }
+}
+
+/// The tracer's side of the credentials table (fakeowner::creds): which
+/// slot holds which thread.
+pub struct CredsTable {
+    words: &'static [AtomicU32],
+    slots: HashMap<i32, usize>,
+    free: Vec<usize>,
+    used: usize,
+    full_warned: bool,
+}
+
+// SAFETY: the mapping is never unmapped and is only touched through atomics.
+unsafe impl Send for CredsTable {}
+
+impl CredsTable {
+    fn new(ptr: *mut u8) -> CredsTable {
+        // SAFETY: a shared mapping of creds::BYTES, page-aligned, never
+        // unmapped; the workload maps it read-only, so only we write, and
+        // only through atomics.
+        let words =
+            unsafe { std::slice::from_raw_parts(ptr.cast::<AtomicU32>(), creds::BYTES / 4) };
+        CredsTable::from_words(words)
+    }
+
+    fn from_words(words: &'static [AtomicU32]) -> CredsTable {
+        CredsTable {
+            words,
+            slots: HashMap::new(),
+            free: Vec::new(),
+            used: 0,
+            full_warned: false,
+        }
+    }
+
+    /// The credentials of every thread without an entry.
+    pub fn set_default(&mut self, ids: &creds::Ids) {
+        creds::write(self.words, 0, 0, ids);
+    }
+
+    /// Thread `tid` has these IDs (not the default's).
+    pub fn set(&mut self, tid: i32, ids: &creds::Ids) {
+        let slot = match self.slots.get(&tid) {
+            Some(&s) => s,
+            None => {
+                let s = match self.free.pop() {
+                    Some(s) => s,
+                    None if self.used + 1 < creds::SLOTS => {
+                        self.used += 1;
+                        self.used
+                    }
+                    None => {
+                        if !self.full_warned {
+                            self.full_warned = true;
+                            eprintln!(
+                                "rootlessrt tracer: warning: more than {} threads with \
+                                 changed credentials: /proc/<pid>/status shows the default \
+                                 IDs for the others",
+                                creds::SLOTS - 1
+                            );
+                        }
+                        return;
+                    }
+                };
+                self.slots.insert(tid, s);
+                s
+            }
+        };
+        creds::write(self.words, slot, tid as u32, ids);
+        creds::set_used(self.words, self.used);
+    }
+
+    /// Thread `tid` has the default IDs again, or is gone.
+    pub fn remove(&mut self, tid: i32) {
+        if let Some(s) = self.slots.remove(&tid) {
+            creds::clear(self.words, s);
+            self.free.push(s);
+        }
     }
 }
 
@@ -59,11 +141,19 @@ const LOADERS: &[&str] = &[
     "/lib/ld-musl-aarch64.so.1",
 ];
 
-/// Put the library and the owners map in /dev/.rootlessrt and return the
-/// `LD_PRELOAD` value for the workload's environment (joined with any it
-/// already has), or None when /dev is not ours to write or nothing could
-/// load it.
-pub fn install(env: &[std::ffi::CString]) -> Option<(OwnersMap, std::ffi::CString)> {
+/// What `install` made.
+pub struct Shim {
+    pub owners: OwnersMap,
+    pub creds: CredsTable,
+    /// The `LD_PRELOAD` entry for the workload's environment.
+    pub preload: std::ffi::CString,
+}
+
+/// Put the library, the owners map and the credentials table in
+/// /dev/.rootlessrt and return them with the `LD_PRELOAD` value for the
+/// workload's environment (joined with any it already has), or None when
+/// /dev is not ours to write or nothing could load it.
+pub fn install(env: &[std::ffi::CString]) -> Option<Shim> {
     if !LOADERS.iter().any(|l| std::path::Path::new(l).exists()) || !private_dev_tmpfs() {
         return None;
     }
@@ -83,7 +173,16 @@ pub fn install(env: &[std::ffi::CString]) -> Option<(OwnersMap, std::ffi::CStrin
         .open(MAP)
         .ok()?;
     map.set_len(MAP_BYTES as u64).ok()?;
-    let ptr = map_shared(map.as_raw_fd())?;
+    let ptr = map_shared(map.as_raw_fd(), MAP_BYTES)?;
+    let table = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o444)
+        .open(creds::PATH)
+        .ok()?;
+    table.set_len(creds::BYTES as u64).ok()?;
+    let table = CredsTable::new(map_shared(table.as_raw_fd(), creds::BYTES)?);
     let old = env
         .iter()
         .find_map(|e| e.to_bytes().strip_prefix(b"LD_PRELOAD="))
@@ -93,16 +192,20 @@ pub fn install(env: &[std::ffi::CString]) -> Option<(OwnersMap, std::ffi::CStrin
         v.push(b':');
         v.extend_from_slice(old);
     }
-    Some((OwnersMap { ptr }, std::ffi::CString::new(v).ok()?))
+    Some(Shim {
+        owners: OwnersMap { ptr },
+        creds: table,
+        preload: std::ffi::CString::new(v).ok()?,
+    })
 }
 
-/// mmap MAP_BYTES of `fd` shared and writable.
-fn map_shared(fd: i32) -> Option<*mut u8> {
+/// mmap `len` bytes of `fd` shared and writable.
+fn map_shared(fd: i32, len: usize) -> Option<*mut u8> {
     // SAFETY: a fresh shared mapping of a file we just sized; never unmapped.
     let p = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
-            MAP_BYTES,
+            len,
             libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_SHARED,
             fd,
@@ -146,6 +249,24 @@ mod tests {
         let v = CString::new(format!("LD_PRELOAD={LIB}:/x.so")).unwrap();
         let out = with_preload(&env, v.clone());
         assert_eq!(out, vec![CString::new("A=1").unwrap(), v]);
+    }
+
+    #[test]
+    fn the_table_reuses_slots() {
+        let words: &'static [AtomicU32] =
+            Vec::from_iter((0..creds::SLOTS * creds::SLOT_WORDS).map(|_| AtomicU32::new(0))).leak();
+        let mut t = CredsTable::from_words(words);
+        let root = creds::Ids::new([0; 8], &[]);
+        let bob = creds::Ids::new([1000; 8], &[1000]);
+        t.set_default(&root);
+        t.set(7, &bob);
+        t.set(8, &bob);
+        assert_eq!(creds::lookup(words, 8), Some(bob));
+        t.remove(7);
+        assert_eq!(creds::lookup(words, 7), Some(root));
+        t.set(9, &bob);
+        assert_eq!(t.used, 2);
+        assert_eq!(creds::lookup(words, 9), Some(bob));
     }
 
     #[test]

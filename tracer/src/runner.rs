@@ -321,12 +321,12 @@ fn run_inner(
         .flatten();
     // The environment as given: a start-over without the listener has no shim.
     let env_shim;
-    let (shared, workload_env) = match shim {
-        Some((map, preload)) => {
-            env_shim = crate::preload::with_preload(env, preload);
-            (Some(map), &env_shim[..])
+    let (shared, creds_table, workload_env) = match shim {
+        Some(s) => {
+            env_shim = crate::preload::with_preload(env, s.preload);
+            (Some(s.owners), Some(s.creds), &env_shim[..])
         }
-        None => (None, env),
+        None => (None, None, env),
     };
     let sigs = setup_signals(setup.listening);
     let child = match spawn(cfg, &setup, &sigs, argv, workload_env) {
@@ -364,7 +364,7 @@ fn run_inner(
         _ => -1,
     };
     let fwd = start_forwarder_if(signals < 0, sigs.set, child.pid);
-    let result = drive(cfg, setup, &child, engine, fs, signals);
+    let result = drive(cfg, setup, &child, engine, fs, creds_table, signals);
     if then_exit && result.is_ok() {
         return result;
     }
@@ -538,6 +538,7 @@ fn drive(
     child: &Child,
     engine: Engine,
     fs: Arc<FsView>,
+    creds_table: Option<crate::preload::CredsTable>,
     signals: i32,
 ) -> Result<i32, Error> {
     let creator_from_start = setup.creator_from_start();
@@ -553,6 +554,7 @@ fn drive(
             tracer.threads.clear();
             tracer.inject = injection(cfg.mode, killable, setup.root_chown);
             tracer.injected_default = creator_from_start;
+            tracer.publish_creds_in(creds_table);
             tracer.run_listening(fd, sigchld, child.report, signals, &mut on_exec)
         }
         Engine::Ptrace => {

@@ -96,6 +96,8 @@ pub struct Tracer {
     /// Adopted threads interrupted to install `inject` at their next stop.
     interrupted: std::collections::HashSet<i32>,
     inject_warned: bool,
+    /// Where the fake IDs are published for the shim (procstatus.rs).
+    pub creds_table: Option<crate::preload::CredsTable>,
 }
 
 /// A filter for adopted processes to install (inject.rs).
@@ -157,6 +159,7 @@ impl Tracer {
             injected_default: false,
             interrupted: Default::default(),
             inject_warned: false,
+            creds_table: None,
         }
     }
 
@@ -198,6 +201,7 @@ impl Tracer {
             self.threads.remove(&tid);
             self.held.remove(&tid);
             self.interrupted.remove(&tid);
+            self.unpublish_ids(tid);
             crate::mem::forget(tid);
             crate::fsview::forget(tid);
             if tid == self.main {
@@ -239,6 +243,7 @@ impl Tracer {
                     let mut t = Thread::new(creds);
                     t.injected = injected; // filters are inherited
                     self.threads.insert(new, t);
+                    self.publish_ids(new);
                     if let Some(st) = self.held.remove(&new) {
                         self.dispatch(new, st, on_exec);
                     }
@@ -255,9 +260,11 @@ impl Tracer {
                         if let Some(t) = self.threads.remove(&former) {
                             self.threads.insert(tid, t);
                         }
+                        self.unpublish_ids(former);
                     }
                 }
                 self.exec_event(tid);
+                self.publish_ids(tid);
                 arch::resume(libc::PTRACE_CONT, tid, 0);
                 // After the resume: the workload need not wait for our fd cleanup.
                 if tid == self.main && !self.exec_seen {
@@ -349,7 +356,11 @@ impl Tracer {
             Some(r) => r,
             None => return arch::resume(libc::PTRACE_CONT, tid, 0),
         };
-        match self.handle(tid, &mut regs, &row) {
+        let action = self.handle(tid, &mut regs, &row);
+        if crate::procstatus::changes_ids(row.sys) {
+            self.publish_ids(tid);
+        }
+        match action {
             // Nothing the tracer may do for the tracee (a magic link, procfs):
             // the kernel does it, as the tracee.
             Action::Skip(v) if v == -(crate::mem::DENIED as i64) => {

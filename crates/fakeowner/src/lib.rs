@@ -7,6 +7,7 @@
 //! source straight by rustc (see tracer/build.rs) as a tiny preload library.
 #![cfg_attr(not(test), no_std)]
 
+pub mod creds;
 pub mod xattr;
 
 /// What the tracer publishes for the shim, and how the shim gets past the

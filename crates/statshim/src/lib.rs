@@ -21,14 +21,18 @@
 
 #[cfg(shim_cdylib)]
 #[path = "../../fakeowner/src/lib.rs"]
+#[allow(dead_code)] // the tracer's half (creds::write...) is not ours
 mod fakeowner;
 
+mod procfs;
 mod sys;
 
-use core::ffi::{c_char, c_int, c_long, c_uint};
-use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
+use core::ffi::{c_char, c_int, c_long, c_uint, c_void};
+use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use fakeowner::shim::{map_has, LIB, LIB_C, MAP_BYTES, MAP_C, STATX_BYPASS, XATTRAT_USIZE};
 use fakeowner::xattr;
+// For procfs.rs: a module of this crate in the cdylib, a crate otherwise.
+use fakeowner::creds;
 use sys::*;
 
 #[cfg(shim_cdylib)]
@@ -37,6 +41,12 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
     // Unreachable by construction (no indexing can fail); never unwind into C.
     loop {}
 }
+
+// dlsym may be absent (glibc before 2.34 keeps it in libdl): a weak
+// reference resolves to null there instead of failing the load (the library
+// is linked with BIND_NOW).
+#[cfg(shim_cdylib)]
+core::arch::global_asm!(".weak dlsym");
 
 /// libcore's unwind tables name a personality routine; with panic=abort
 /// nothing unwinds, but ld.so must still resolve the symbol.
@@ -83,21 +93,31 @@ fn owners_map() -> Option<&'static [u8]> {
 }
 
 fn map_owners() -> *mut u8 {
+    map_file(MAP_C, MAP_BYTES)
+}
+
+/// A read-only shared mapping of `len` bytes of the file at `path` (a
+/// NUL-terminated constant), or null. Keeps errno.
+fn map_file(path: &[u8], len: usize) -> *mut u8 {
+    let saved = errno();
     // SAFETY: raw open/mmap/close of a NUL-terminated constant path.
-    unsafe {
-        let fd = syscall(nr::OPENAT, AT_FDCWD, MAP_C.as_ptr(), O_RDONLY_CLOEXEC);
+    let p = unsafe {
+        let fd = syscall(nr::OPENAT, AT_FDCWD, path.as_ptr(), O_RDONLY_CLOEXEC);
         if fd < 0 {
+            set_errno(saved);
             return core::ptr::null_mut();
         }
         // Variadic: every argument at the width the kernel reads (long).
         let (prot, flags) = (PROT_READ as c_long, MAP_SHARED as c_long);
-        let p = syscall(nr::MMAP, 0usize, MAP_BYTES, prot, flags, fd, 0usize);
+        let p = syscall(nr::MMAP, 0usize, len, prot, flags, fd, 0usize);
         syscall(nr::CLOSE, fd);
-        if p == -1 {
-            core::ptr::null_mut()
-        } else {
-            p as *mut u8
-        }
+        p
+    };
+    set_errno(saved);
+    if p == -1 {
+        core::ptr::null_mut()
+    } else {
+        p as *mut u8
     }
 }
 
@@ -265,6 +285,19 @@ fn fstatat_here(
 }
 
 fn fstatat_any(dirfd: c_int, path: *const c_char, buf: *mut Stat, flags: c_int) -> c_int {
+    let rc = fstatat_owner(dirfd, path, buf, flags);
+    if rc == 0 {
+        // SAFETY: the call succeeded: `path` is a C string, `buf` a struct stat it filled.
+        unsafe {
+            let mut st = buf.read_unaligned();
+            procfs::fix_owner(path, st.st_mode, &mut st.st_uid, &mut st.st_gid);
+            buf.write_unaligned(st);
+        }
+    }
+    rc
+}
+
+fn fstatat_owner(dirfd: c_int, path: *const c_char, buf: *mut Stat, flags: c_int) -> c_int {
     if let Some(map) = owners_map() {
         if let Some(rc) = fstatat_here(map, dirfd, path, buf, flags) {
             return rc;
@@ -354,6 +387,30 @@ pub unsafe extern "C" fn statx(
     mask: c_uint,
     buf: *mut Statx,
 ) -> c_int {
+    let rc = statx_owner(dirfd, path, flags, mask, buf);
+    if rc == 0 {
+        // The call succeeded: `path` is a C string, `buf` the statx it filled.
+        let mut s = buf.read_unaligned();
+        let (mut uid, mut gid) = (s.uid, s.gid);
+        procfs::fix_owner(path, u32::from(s.mode), &mut uid, &mut gid);
+        if s.mask & STATX_UID != 0 {
+            s.uid = uid;
+        }
+        if s.mask & STATX_GID != 0 {
+            s.gid = gid;
+        }
+        buf.write_unaligned(s);
+    }
+    rc
+}
+
+unsafe fn statx_owner(
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    mask: c_uint,
+    buf: *mut Statx,
+) -> c_int {
     if let (Some(map), false) = (owners_map(), buf.is_null()) {
         let saved = errno();
         // The kernel writes the caller's buffer: a bad one is EFAULT, as without us.
@@ -378,6 +435,191 @@ pub unsafe extern "C" fn statx(
         }
     }
     syscall(nr::STATX, dirfd, path, flags, mask, buf) as c_int
+}
+
+/// The open family: the real call, then `/proc/.../status` made to show
+/// the fake IDs (procfs.rs). Where dlsym finds the next definition (glibc's
+/// or another preloaded library's) it makes the call, else openat(2) does,
+/// as glibc would (without its cancellation point). `mode` is read as
+/// glibc's variadic argument is: x86_64 and aarch64 pass it in the same
+/// register either way, and it is only used with O_CREAT or O_TMPFILE.
+///
+/// The next definition of `name` (NUL-terminated), looked up once into
+/// `slot`; None without dlsym (or without such a function).
+fn next_fn(slot: &AtomicUsize, name: &[u8]) -> Option<usize> {
+    const NONE: usize = 1;
+    match slot.load(Ordering::Relaxed) {
+        0 => {
+            let dl: unsafe extern "C" fn(*mut c_void, *const c_char) -> *mut c_void = dlsym;
+            // A weak symbol: null when absent. black_box keeps the compiler
+            // from assuming a function's address is never null.
+            let found = if core::hint::black_box(dl as usize) == 0 {
+                0
+            } else {
+                let saved = errno();
+                // SAFETY: dlsym with RTLD_NEXT and a C string.
+                let p = unsafe { dlsym(RTLD_NEXT, name.as_ptr().cast()) } as usize;
+                set_errno(saved);
+                p
+            };
+            // Two threads may race: both find the same address.
+            slot.store(if found == 0 { NONE } else { found }, Ordering::Relaxed);
+            (found != 0).then_some(found)
+        }
+        NONE => None,
+        p => Some(p),
+    }
+}
+
+/// Calls with an fd made from `path`: only reads of status files change.
+fn after_open(fd: c_int, path: *const c_char, flags: c_int) -> c_int {
+    if fd >= 0 && flags & O_ACCMODE == O_RDONLY && flags & O_PATH == 0 {
+        // SAFETY: the open succeeded, so `path` is a C string.
+        unsafe { procfs::fake_status(fd, path, flags & O_CLOEXEC != 0) };
+    }
+    fd
+}
+
+/// One wrapper of the open family: `path` (open, open64), `at` (openat,
+/// openat64), each with a variadic mode, and their fortified twins without it.
+macro_rules! open_fn {
+    ($name:ident, path) => {
+        #[cfg_attr(shim_cdylib, no_mangle)]
+        pub unsafe extern "C" fn $name(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
+            open_fn!(@call $name, (path, flags, mode), unsafe extern "C" fn(*const c_char, c_int, ...) -> c_int, AT_FDCWD, path, flags, mode)
+        }
+    };
+    ($name:ident, at) => {
+        #[cfg_attr(shim_cdylib, no_mangle)]
+        pub unsafe extern "C" fn $name(
+            dirfd: c_int,
+            path: *const c_char,
+            flags: c_int,
+            mode: c_uint,
+        ) -> c_int {
+            open_fn!(@call $name, (dirfd, path, flags, mode), unsafe extern "C" fn(c_int, *const c_char, c_int, ...) -> c_int, dirfd, path, flags, mode)
+        }
+    };
+    ($name:ident, path2) => {
+        #[cfg_attr(shim_cdylib, no_mangle)]
+        pub unsafe extern "C" fn $name(path: *const c_char, flags: c_int) -> c_int {
+            open_fn!(@call $name, (path, flags), unsafe extern "C" fn(*const c_char, c_int) -> c_int, AT_FDCWD, path, flags, 0)
+        }
+    };
+    ($name:ident, at2) => {
+        #[cfg_attr(shim_cdylib, no_mangle)]
+        pub unsafe extern "C" fn $name(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
+            open_fn!(@call $name, (dirfd, path, flags), unsafe extern "C" fn(c_int, *const c_char, c_int) -> c_int, dirfd, path, flags, 0)
+        }
+    };
+    (@call $name:ident, ($($arg:expr),*), $fty:ty, $dirfd:expr, $path:expr, $flags:expr, $mode:expr) => {{
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let fd = match next_fn(&NEXT, concat!(stringify!($name), "\0").as_bytes()) {
+            Some(f) => {
+                // SAFETY: the next definition of this very function: same C signature.
+                let f: $fty = core::mem::transmute(f);
+                f($($arg),*)
+            }
+            None => syscall(nr::OPENAT, $dirfd, $path, $flags, $mode as c_long) as c_int,
+        };
+        after_open(fd, $path, $flags)
+    }};
+}
+open_fn!(open, path);
+open_fn!(open64, path);
+open_fn!(openat, at);
+open_fn!(openat64, at);
+open_fn!(__open_2, path2);
+open_fn!(__open64_2, path2);
+open_fn!(__openat_2, at2);
+open_fn!(__openat64_2, at2);
+
+/// glibc's fopen opens with an internal call, not the interposable open:
+/// the real one, then the same rewrite on its fd (dup3 onto it keeps the
+/// FILE's fd number; nothing has been read through the FILE yet). Without
+/// dlsym: open(2) with the mode's flags, then fdopen.
+///
+/// # Safety
+/// As fopen(3); `name` is NUL-terminated.
+unsafe fn fopen_any(
+    slot: &AtomicUsize,
+    name: &[u8],
+    path: *const c_char,
+    mode: *const c_char,
+) -> *mut c_void {
+    let f = match next_fn(slot, name) {
+        Some(real) => {
+            // SAFETY: the next definition of fopen or fopen64.
+            let real: unsafe extern "C" fn(*const c_char, *const c_char) -> *mut c_void =
+                core::mem::transmute(real);
+            real(path, mode)
+        }
+        None => fopen_by_hand(path, mode),
+    };
+    if f.is_null() || mode.is_null() {
+        return f;
+    }
+    let m = core::ffi::CStr::from_ptr(mode).to_bytes();
+    if m.first() == Some(&b'r') && !m.contains(&b'+') {
+        procfs::fake_status(fileno(f), path, m.contains(&b'e'));
+    }
+    f
+}
+
+/// fopen(3) as open(2) and fdopen(3), for a libc without dlsym (glibc
+/// before 2.34 in a program that does not load libdl). The mode letters
+/// glibc's fopen turns into open flags: r w a, `+`, `x` (O_EXCL), `e`
+/// (O_CLOEXEC); fdopen parses the rest.
+///
+/// # Safety
+/// `path` and `mode` are the caller's C strings (or null), as fopen takes them.
+unsafe fn fopen_by_hand(path: *const c_char, mode: *const c_char) -> *mut c_void {
+    let m = if mode.is_null() {
+        &[][..]
+    } else {
+        core::ffi::CStr::from_ptr(mode).to_bytes()
+    };
+    let plus = m.contains(&b'+');
+    let mut flags = match (m.first(), plus) {
+        (Some(b'r'), false) => O_RDONLY,
+        (Some(b'r'), true) => O_RDWR,
+        (Some(b'w'), p) => (if p { O_RDWR } else { O_WRONLY }) | O_CREAT | O_TRUNC,
+        (Some(b'a'), p) => (if p { O_RDWR } else { O_WRONLY }) | O_CREAT | O_APPEND,
+        _ => {
+            set_errno(EINVAL);
+            return core::ptr::null_mut();
+        }
+    };
+    for &c in m.iter().take_while(|&&c| c != b',') {
+        match c {
+            b'x' => flags |= O_EXCL,
+            b'e' => flags |= O_CLOEXEC,
+            _ => {}
+        }
+    }
+    let fd = syscall(nr::OPENAT, AT_FDCWD, path, flags, 0o666 as c_long) as c_int;
+    if fd < 0 {
+        return core::ptr::null_mut();
+    }
+    let f = fdopen(fd, mode);
+    if f.is_null() {
+        let saved = errno();
+        syscall(nr::CLOSE, fd);
+        set_errno(saved);
+    }
+    f
+}
+
+#[cfg_attr(shim_cdylib, no_mangle)]
+pub unsafe extern "C" fn fopen(path: *const c_char, mode: *const c_char) -> *mut c_void {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    fopen_any(&NEXT, b"fopen\0", path, mode)
+}
+
+#[cfg_attr(shim_cdylib, no_mangle)]
+pub unsafe extern "C" fn fopen64(path: *const c_char, mode: *const c_char) -> *mut c_void {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    fopen_any(&NEXT, b"fopen64\0", path, mode)
 }
 
 /// After a chroot into a tree without this library, later execs would make

@@ -1,11 +1,16 @@
 //! The kernel ABI the shim needs, declared by hand: the cdylib is built by
 //! rustc alone (tracer/build.rs), without the libc crate.
 
-use core::ffi::{c_char, c_int, c_long};
+use core::ffi::{c_char, c_int, c_long, c_void};
 
 extern "C" {
     /// libc's `syscall(2)`: -1 and errno on failure.
     pub fn syscall(n: c_long, ...) -> c_long;
+    pub fn fileno(f: *mut c_void) -> c_int;
+    pub fn fdopen(fd: c_int, mode: *const c_char) -> *mut c_void;
+    /// A weak reference in the cdylib (lib.rs): glibc before 2.34 has it in
+    /// libdl, which a program need not load.
+    pub fn dlsym(handle: *mut c_void, name: *const c_char) -> *mut c_void;
     /// glibc and musl both export it.
     pub fn __errno_location() -> *mut c_int;
     pub static mut environ: *mut *mut c_char;
@@ -21,6 +26,13 @@ pub mod nr {
     pub const CLOSE: c_long = 3;
     pub const CHROOT: c_long = 161;
     pub const FACCESSAT: c_long = 269;
+    pub const READ: c_long = 0;
+    pub const WRITE: c_long = 1;
+    pub const LSEEK: c_long = 8;
+    pub const GETPID: c_long = 39;
+    pub const GETTID: c_long = 186;
+    pub const DUP3: c_long = 292;
+    pub const MEMFD_CREATE: c_long = 319;
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -33,6 +45,13 @@ pub mod nr {
     pub const CLOSE: c_long = 57;
     pub const CHROOT: c_long = 51;
     pub const FACCESSAT: c_long = 48;
+    pub const READ: c_long = 63;
+    pub const WRITE: c_long = 64;
+    pub const LSEEK: c_long = 62;
+    pub const GETPID: c_long = 172;
+    pub const GETTID: c_long = 178;
+    pub const DUP3: c_long = 24;
+    pub const MEMFD_CREATE: c_long = 279;
 }
 
 /// Same number on every architecture (added in Linux 6.13).
@@ -43,6 +62,19 @@ pub const AT_SYMLINK_NOFOLLOW: c_int = 0x100;
 pub const AT_NO_AUTOMOUNT: c_int = 0x800;
 pub const AT_EMPTY_PATH: c_int = 0x1000;
 pub const O_RDONLY_CLOEXEC: c_int = 0o2000000;
+pub const O_CLOEXEC: c_int = 0o2000000;
+pub const O_ACCMODE: c_int = 0o3;
+pub const O_RDONLY: c_int = 0;
+pub const O_WRONLY: c_int = 0o1;
+pub const O_RDWR: c_int = 0o2;
+pub const O_CREAT: c_int = 0o100;
+pub const O_EXCL: c_int = 0o200;
+pub const O_TRUNC: c_int = 0o1000;
+pub const O_APPEND: c_int = 0o2000;
+pub const O_PATH: c_int = 0o10000000;
+pub const SEEK_SET: c_int = 0;
+pub const MFD_CLOEXEC: c_int = 1;
+pub const RTLD_NEXT: *mut c_void = -1isize as *mut c_void;
 pub const PROT_READ: c_int = 1;
 pub const MAP_SHARED: c_int = 1;
 pub const R_OK: c_int = 4;

@@ -209,3 +209,77 @@ fn preload_entry_loses_only_the_shim() {
     assert_eq!(&out[..n], b"LD_PRELOAD=/x/a.so\0");
     assert!(without_lib(&[b'a'; 300], &mut out).is_none());
 }
+
+#[test]
+fn proc_paths() {
+    use procfs::{parse, Key, Target};
+    let p = |s: &str| parse(s.as_bytes());
+    assert_eq!(p("/proc/self/status"), Some(Target::Status(Key::Pid)));
+    assert_eq!(
+        p("/proc/thread-self/status"),
+        Some(Target::Status(Key::Tid))
+    );
+    assert_eq!(p("/proc/42/status"), Some(Target::Status(Key::Num(42))));
+    assert_eq!(
+        p("/proc/42/task/43/status"),
+        Some(Target::Status(Key::Num(43)))
+    );
+    assert_eq!(
+        p("/proc/self/task/43/status"),
+        Some(Target::Status(Key::Num(43)))
+    );
+    assert_eq!(p("/proc/42"), Some(Target::Dir(Key::Num(42))));
+    assert_eq!(p("/proc/42/"), Some(Target::Dir(Key::Num(42))));
+    assert_eq!(p("/proc/self"), Some(Target::Dir(Key::Pid)));
+    assert_eq!(p("/proc/42/task/43"), Some(Target::Dir(Key::Num(43))));
+    for no in [
+        "/proc/",
+        "/proc/042/status",
+        "/proc/42/status/",
+        "/proc/42/stat",
+        "/proc/42/task",
+        "/proc/thread-self/task/3/status",
+        "/proc/42/task/43/status/x",
+        "/proc/4294967296/status",
+        "/proc/self/../1/status",
+        "/proc/sys/kernel",
+        "/procx/1/status",
+        "proc/1/status",
+    ] {
+        assert_eq!(p(no), None, "{no}");
+    }
+}
+
+#[test]
+fn status_lines_rewritten_in_the_kernels_format() {
+    let input = b"Name:\tbash\nUmask:\t0022\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nFDSize:\t256\nGroups:\t0 4 \nNStgid:\t7\n";
+    let ids = creds::Ids::new(
+        [1000, 1001, 1002, 1003, 100, 101, 102, 4294967294],
+        &[24, 27],
+    );
+    let mut out = [0u8; 512];
+    let n = procfs::rewrite(input, &ids, &mut out).unwrap();
+    assert_eq!(
+        std::str::from_utf8(&out[..n]).unwrap(),
+        "Name:\tbash\nUmask:\t0022\nUid:\t1000\t1001\t1002\t1003\n\
+         Gid:\t100\t101\t102\t4294967294\nFDSize:\t256\nGroups:\t24 27 \nNStgid:\t7\n"
+    );
+    let none = creds::Ids::new([0; 8], &[]);
+    let n = procfs::rewrite(b"Groups:\t0 \n", &none, &mut out).unwrap();
+    assert_eq!(&out[..n], b"Groups:\t \n");
+    // Too small an output: give up rather than cut.
+    assert_eq!(procfs::rewrite(input, &ids, &mut out[..20]), None);
+}
+
+#[test]
+fn proc_prefix_is_checked_without_reading_past_the_end() {
+    // SAFETY: NUL-terminated literals.
+    unsafe {
+        assert_eq!(procfs::proc_path(c"/pr".as_ptr()), None);
+        assert_eq!(procfs::proc_path(c"/etc/passwd".as_ptr()), None);
+        assert_eq!(
+            procfs::proc_path(c"/proc/1/status".as_ptr()),
+            Some(&b"/proc/1/status"[..])
+        );
+    }
+}
