@@ -549,6 +549,9 @@ fn drive(
             let mut tracer = Tracer::new(cfg, child.pid, setup.default, fs);
             tracer.threads.clear();
             tracer.inject = injection(cfg.mode, killable, setup.root_chown);
+            // SO_PASSCRED receivers, in both modes (passcred.rs).
+            tracer.passcred_trap =
+                (killable && crate::inject::SUPPORTED).then(|| seccomp::passcred_trap(&NATIVE));
             tracer.injected_default = creator_from_start;
             tracer.run_listening(fd, sigchld, child.report, signals, &mut on_exec)
         }
