@@ -1216,7 +1216,8 @@ fn a_users_files_are_its_own() {
 /// and gid, bob may send explicit credentials naming his own IDs (the kernel
 /// alone says EINVAL: they are not mapped), a claim of uid 0 by bob is EPERM
 /// as the kernel would say, and root's own messages still show 0; in full
-/// and in ids mode. recvmsg/sendmsg go through syscall(2): the image has no
+/// and in ids mode. Also a stream socket whose listening socket has the
+/// option, read while its bob client (which uses write(2)) is alive. recvmsg/sendmsg go through syscall(2): the image has no
 /// Socket::MsgHdr.
 #[test]
 fn scm_credentials_are_fake_ids() {
@@ -1229,16 +1230,13 @@ socket(my $s, AF_UNIX, SOCK_DGRAM, 0) or die "socket: $!";
 bind($s, pack_sockaddr_un($path)) or die "bind: $!";
 chmod 0777, $path or die "chmod: $!";
 setsockopt($s, SOL_SOCKET, SO_PASSCRED, 1) or die "passcred: $!";
-for my $run (@runs) {
-    my ($who, $what) = split /:/, $run;
-    my @cmd = "perl /tmp/pc-client.pl $path $who $what";
-    @cmd = ("su", "bob", "-c", @cmd) if $who eq "bob";
-    next if system(@cmd) != 0;
+sub receive {
+    my ($fh) = @_;
     # recvmsg(2) by its x86_64 number, 47.
     my $data = "\0" x 256; my $ctl = "\0" x 64;
     my $iov = pack("P Q", $data, 256);
     my $hdr = pack("Q L x4 P Q P Q L x4", 0, 0, $iov, 1, $ctl, 64, 0);
-    my $n = syscall(47, fileno($s), $hdr, 0);
+    my $n = syscall(47, fileno($fh), $hdr, 0);
     die "recvmsg: $!" if $n < 0;
     my $clen = unpack("Q", substr($hdr, 40, 8));
     my ($len, $lvl, $type, $pid, $uid, $gid) = unpack("Q i i i I I", $ctl);
@@ -1246,9 +1244,36 @@ for my $run (@runs) {
     my $creds = ($clen >= 28 && $lvl == 1 && $type == 2) ? "$uid $gid" : "none";
     print "got-$tag $creds ", ($pid == $sender ? "same-pid" : "pid $pid, not $sender"), "\n";
 }
+for my $run (@runs) {
+    my ($who, $what) = split /:/, $run;
+    my @cmd = "perl /tmp/pc-client.pl $path $who $what";
+    @cmd = ("su", "bob", "-c", @cmd) if $who eq "bob";
+    receive($s) if system(@cmd) == 0;
+}
+# A stream socket, the option set on the listening one, a live client
+# that writes with write(2).
+my $sp = "$path.stream"; unlink $sp;
+socket(my $l, AF_UNIX, SOCK_STREAM, 0) or die "socket: $!";
+bind($l, pack_sockaddr_un($sp)) or die "bind: $!";
+chmod 0777, $sp or die "chmod: $!";
+setsockopt($l, SOL_SOCKET, SO_PASSCRED, 1) or die "passcred: $!";
+listen($l, 1) or die "listen: $!";
+my $kid = fork // die "fork: $!";
+if (!$kid) { exec "su", "bob", "-c", "perl /tmp/pc-client.pl $sp bob stream"; die "exec: $!" }
+accept(my $c, $l) or die "accept: $!";
+receive($c);
+syswrite($c, "x");
+waitpid($kid, 0);
 "#;
     let client = r#"use strict; use Socket;
 my ($path, $who, $what) = @ARGV;
+if ($what eq "stream") {
+    socket(my $c, AF_UNIX, SOCK_STREAM, 0) or die "socket: $!";
+    connect($c, pack_sockaddr_un($path)) or die "connect: $!";
+    syswrite($c, "$who-stream $$");
+    sysread($c, my $reply, 1);
+    exit 0;
+}
 socket(my $c, AF_UNIX, SOCK_DGRAM, 0) or die "socket: $!";
 connect($c, pack_sockaddr_un($path)) or die "connect: $!";
 my $gid = (split ' ', $()[0];
@@ -1291,6 +1316,7 @@ exit($n >= 0 ? 0 : 3);
             ("sent-bob-root", "EPERM".to_string()),
             ("sent-root-own", "ok".to_string()),
             ("got-root-own", "0 0 same-pid".to_string()),
+            ("got-bob-stream", format!("{bob} same-pid")),
         ];
         for (key, value) in want {
             assert_eq!(field(&out, key), value, "{mode}, {key}: {out}");
