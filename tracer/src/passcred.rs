@@ -200,6 +200,12 @@ impl Tracer {
                 restore.push((at, orig));
             }
         }
+        // The kernel stops at the first message it cannot send and returns
+        // how many went, or that message's error.
+        if let Some((0, e)) = refused {
+            self.put_back(tid, &restore);
+            return Action::Skip(-(e as i64));
+        }
         // What receivers see: the claim, or the IDs the kernel puts in
         // without one (the sender's fake real IDs), also once it is gone.
         let claim = match last {
@@ -221,20 +227,13 @@ impl Tracer {
             self.claims.retain(|pid, _| live.contains_key(pid));
         }
         self.claims.insert(tgid, claim);
-        let mut rewritten = false;
-        match refused {
-            // The kernel stops at the first message it cannot send and
-            // returns how many went, or that message's error.
-            Some((0, e)) => {
-                self.put_back(tid, &restore);
-                return Action::Skip(-(e as i64));
-            }
+        let rewritten = match refused {
             Some((i, _)) => {
                 regs.set_arg(2, i as u64);
-                rewritten = true;
+                true
             }
-            None => {}
-        }
+            None => false,
+        };
         if restore.is_empty() {
             return if rewritten {
                 Action::Rewritten
