@@ -295,7 +295,7 @@ impl Tracer {
     /// A thread enabled SO_PASSCRED: its process is adopted if it was not,
     /// and made to install `seccomp::passcred_trap` (once), which its
     /// children keep (passcred.rs).
-    fn passcred_check(&mut self, tid: i32) {
+    pub(crate) fn passcred_check(&mut self, tid: i32) {
         if self.passcred_trap.is_none() {
             return;
         }

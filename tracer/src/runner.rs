@@ -558,6 +558,8 @@ fn drive(
         Engine::Ptrace => {
             let mut tracer = Tracer::new(cfg, child.pid, setup.initial, fs);
             tracer.injected_default = creator_from_start;
+            tracer.passcred_trap =
+                crate::inject::SUPPORTED.then(|| seccomp::passcred_trap(&NATIVE));
             tracer.run(&mut on_exec)
         }
     };

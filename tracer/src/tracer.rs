@@ -410,9 +410,11 @@ impl Tracer {
             None => return arch::resume(libc::PTRACE_CONT, tid, 0),
         };
         let action = self.handle(tid, &mut regs, &row);
-        // SO_PASSCRED under the ptrace engine: nothing is injected there
-        // (the listener engine's calls are notifications, listener.rs).
-        self.want_passcred = false;
+        // SO_PASSCRED under the ptrace engine: the interrupt stop comes once
+        // the call ran (resumed below), as for a notified call.
+        if std::mem::take(&mut self.want_passcred) {
+            self.passcred_check(tid);
+        }
         match action {
             // Nothing the tracer may do for the tracee (a magic link, procfs):
             // the kernel does it, as the tracee.
