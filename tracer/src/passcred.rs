@@ -130,6 +130,19 @@ impl Tracer {
         Action::Native
     }
 
+    /// The process of thread `tid` (/proc/<tid>/status once per thread).
+    fn tgid_of(&mut self, tid: i32) -> i32 {
+        match self.threads.get(&tid) {
+            Some(t) if t.tgid != 0 => return t.tgid,
+            _ => {}
+        }
+        let tgid = crate::listener::status_field(tid, "Tgid", 10).map_or(tid, |t| t as i32);
+        if let Some(t) = self.threads.get_mut(&tid) {
+            t.tgid = tgid;
+        }
+        tgid
+    }
+
     /// The control buffer of the msghdr at `hdr`: (address, bytes), None
     /// without room for a credential or when unreadable (the kernel says
     /// EFAULT itself).
@@ -158,12 +171,7 @@ impl Tracer {
 
     /// Entry of sendmsg/sendmmsg in a process with non-root fake IDs.
     pub(crate) fn send_creds(&mut self, tid: i32, regs: &mut Regs, sys: Sys) -> Action {
-        let mut tgid = None;
-        let mut tgid_of = |tid: i32| {
-            *tgid.get_or_insert_with(|| {
-                crate::listener::status_field(tid, "Tgid", 10).map_or(tid, |t| t as i32)
-            })
-        };
+        let tgid = self.tgid_of(tid);
         let creds = self.creds(tid).clone();
         let mut restore = Vec::new();
         let mut last = None;
@@ -178,7 +186,7 @@ impl Tracer {
             let found = creds_in(&control);
             if let Some(e) = found
                 .iter()
-                .find_map(|&(_, c)| check_claim(&creds, tgid_of(tid), c).err())
+                .find_map(|&(_, c)| check_claim(&creds, tgid, c).err())
             {
                 refused = Some((i, e));
                 break;
@@ -220,7 +228,6 @@ impl Tracer {
                 explicit: false,
             },
         };
-        let tgid = tgid_of(tid);
         if self.claims.len() >= CLAIMS_MAX && !self.claims.contains_key(&tgid) {
             // Forget the processes that are gone.
             let live = &self.threads;

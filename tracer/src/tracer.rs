@@ -47,6 +47,9 @@ pub struct Thread {
     pub injected: bool,
     /// Its process has `seccomp::passcred_trap` (or is being given it).
     pub passcred: bool,
+    /// Its process id once looked up (0: not yet; passcred.rs). A thread
+    /// keeps it for life: one that execs becomes the process's leader.
+    pub tgid: i32,
 }
 
 impl Thread {
@@ -56,6 +59,7 @@ impl Thread {
             pending: Pending::None,
             injected: false,
             passcred: false,
+            tgid: 0,
         }
     }
 }
