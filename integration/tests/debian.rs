@@ -1357,3 +1357,116 @@ fn ps_shows_a_users_processes_as_its_own() {
     assert_eq!(ps, ["root", "root", "0"], "{out}");
     assert_eq!(field(&out, "owner"), "bob:bob 0", "{out}");
 }
+
+/// SCM_CREDENTIALS over a unix socket carry fake IDs: a root server with
+/// SO_PASSCRED sees a `su bob` client's implicit credentials as bob's uid
+/// and gid, bob may send explicit credentials naming his own IDs (the kernel
+/// alone says EINVAL: they are not mapped), a claim of uid 0 by bob is EPERM
+/// as the kernel would say, and root's own messages still show 0; in full
+/// and in ids mode. Also a stream socket whose listening socket has the
+/// option, read while its bob client (which uses write(2)) is alive. recvmsg/sendmsg go through syscall(2): the image has no
+/// Socket::MsgHdr.
+#[test]
+fn scm_credentials_are_fake_ids() {
+    let Some((_g, ctx, fx)) = shared("scm_credentials_are_fake_ids") else {
+        return;
+    };
+    let server = r#"use strict; use Socket;
+my ($path, @runs) = @ARGV; unlink $path;
+socket(my $s, AF_UNIX, SOCK_DGRAM, 0) or die "socket: $!";
+bind($s, pack_sockaddr_un($path)) or die "bind: $!";
+chmod 0777, $path or die "chmod: $!";
+setsockopt($s, SOL_SOCKET, SO_PASSCRED, 1) or die "passcred: $!";
+sub receive {
+    my ($fh) = @_;
+    # recvmsg(2) by its x86_64 number, 47.
+    my $data = "\0" x 256; my $ctl = "\0" x 64;
+    my $iov = pack("P Q", $data, 256);
+    my $hdr = pack("Q L x4 P Q P Q L x4", 0, 0, $iov, 1, $ctl, 64, 0);
+    my $n = syscall(47, fileno($fh), $hdr, 0);
+    die "recvmsg: $!" if $n < 0;
+    my $clen = unpack("Q", substr($hdr, 40, 8));
+    my ($len, $lvl, $type, $pid, $uid, $gid) = unpack("Q i i i I I", $ctl);
+    my ($tag, $sender) = split ' ', substr($data, 0, $n);
+    my $creds = ($clen >= 28 && $lvl == 1 && $type == 2) ? "$uid $gid" : "none";
+    print "got-$tag $creds ", ($pid == $sender ? "same-pid" : "pid $pid, not $sender"), "\n";
+}
+for my $run (@runs) {
+    my ($who, $what) = split /:/, $run;
+    my @cmd = "perl /tmp/pc-client.pl $path $who $what";
+    @cmd = ("su", "bob", "-c", @cmd) if $who eq "bob";
+    receive($s) if system(@cmd) == 0;
+}
+# A stream socket, the option set on the listening one, a live client
+# that writes with write(2).
+my $sp = "$path.stream"; unlink $sp;
+socket(my $l, AF_UNIX, SOCK_STREAM, 0) or die "socket: $!";
+bind($l, pack_sockaddr_un($sp)) or die "bind: $!";
+chmod 0777, $sp or die "chmod: $!";
+setsockopt($l, SOL_SOCKET, SO_PASSCRED, 1) or die "passcred: $!";
+listen($l, 1) or die "listen: $!";
+my $kid = fork // die "fork: $!";
+if (!$kid) { exec "su", "bob", "-c", "perl /tmp/pc-client.pl $sp bob stream"; die "exec: $!" }
+accept(my $c, $l) or die "accept: $!";
+receive($c);
+syswrite($c, "x");
+waitpid($kid, 0);
+"#;
+    let client = r#"use strict; use Socket;
+my ($path, $who, $what) = @ARGV;
+if ($what eq "stream") {
+    socket(my $c, AF_UNIX, SOCK_STREAM, 0) or die "socket: $!";
+    connect($c, pack_sockaddr_un($path)) or die "connect: $!";
+    syswrite($c, "$who-stream $$");
+    sysread($c, my $reply, 1);
+    exit 0;
+}
+socket(my $c, AF_UNIX, SOCK_DGRAM, 0) or die "socket: $!";
+connect($c, pack_sockaddr_un($path)) or die "connect: $!";
+my $gid = (split ' ', $()[0];
+my %claim = (own => [$$, $<, $gid], root => [$$, 0, 0]);
+my $data = "$who-$what $$";
+my $iov = pack("P Q", $data, length $data);
+my $ctl = $claim{$what} ? pack("Q i i i I I x4", 28, 1, 2, @{$claim{$what}}) : undef;
+my $hdr = pack("Q L x4 P Q P Q L x4", 0, 0, $iov, 1, $ctl, $ctl ? 32 : 0, 0);
+# sendmsg(2) by its x86_64 number, 46.
+my $n = syscall(46, fileno($c), $hdr, 0);
+print "sent-$who-$what ", ($n >= 0 ? "ok" : $!{EPERM} ? "EPERM" : "errno " . ($! + 0)), "\n";
+exit($n >= 0 ? 0 : 3);
+"#;
+    if !cfg!(target_arch = "x86_64") {
+        return skip(
+            "scm_credentials_are_fake_ids",
+            "the perl scripts use x86_64 numbers",
+        );
+    }
+    let script = format!(
+        "set -e; id bob >/dev/null 2>&1 || useradd -m -s /bin/sh bob; \
+         echo \"ids $(id -u bob) $(id -g bob)\"; \
+         cat >/tmp/pc-server.pl <<'EOF'\n{server}EOF\n\
+         cat >/tmp/pc-client.pl <<'EOF'\n{client}EOF\n\
+         perl /tmp/pc-server.pl /tmp/pc.sock root:implicit bob:implicit bob:own bob:root root:own"
+    );
+    for mode in ["full", "ids"] {
+        let b = bundle_on(&ctx, &fx.rootfs, &["sh", "-c", &script]);
+        b.edit(|v| v["annotations"]["io.rootlessrt.fake-root"] = json!(mode));
+        let out = run_bundle(&ctx, &b, STEP_TIMEOUT);
+        assert!(out.success(), "{mode}: {out}");
+        let bob = field(&out, "ids");
+        let want = [
+            ("sent-root-implicit", "ok".to_string()),
+            ("got-root-implicit", "0 0 same-pid".to_string()),
+            ("sent-bob-implicit", "ok".to_string()),
+            ("got-bob-implicit", format!("{bob} same-pid")),
+            ("sent-bob-own", "ok".to_string()),
+            ("got-bob-own", format!("{bob} same-pid")),
+            ("sent-bob-root", "EPERM".to_string()),
+            ("sent-root-own", "ok".to_string()),
+            ("got-root-own", "0 0 same-pid".to_string()),
+            ("got-bob-stream", format!("{bob} same-pid")),
+        ];
+        for (key, value) in want {
+            assert_eq!(field(&out, key), value, "{mode}, {key}: {out}");
+        }
+    }
+}

@@ -186,6 +186,9 @@ impl Tracer {
             }
             Sys::Clone => self.clone_flags(tid, regs),
             Sys::Getsockopt => self.peercred(tid, regs),
+            Sys::Setsockopt => self.so_passcred(tid, regs),
+            Sys::Sendmsg | Sys::Sendmmsg => self.send_creds(tid, regs, row.sys),
+            Sys::Recvmsg | Sys::Recvmmsg => self.recv_creds(tid, regs, row.sys),
             s if s.creates() => self.creator(tid, regs, s),
             _ => Action::Native,
         }
@@ -433,6 +436,9 @@ impl Tracer {
         };
         if let Pending::Create { .. } = pending {
             return self.record_created(tid, ret, pending);
+        }
+        if let Pending::Send { .. } | Pending::Recv { .. } = pending {
+            return self.finish_creds(tid, ret, pending);
         }
         if let Pending::Mknod {
             dirfd,

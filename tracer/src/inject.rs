@@ -16,13 +16,14 @@
 pub const SUPPORTED: bool = cfg!(target_arch = "x86_64");
 
 /// `tid` (stopped at an interrupt stop right after a system call) installs
-/// `prog` for all its threads (SECCOMP_FILTER_FLAG_TSYNC), then is resumed.
-/// Signals that arrived meanwhile are sent again. Err says why not; the
-/// thread is resumed either way (or is gone).
-pub fn install_filter(tid: i32, prog: &[libc::sock_filter]) -> Result<(), String> {
+/// `prog` for all its threads (SECCOMP_FILTER_FLAG_TSYNC), then is resumed
+/// if `resume` (else it stays stopped, its registers as before, ready to
+/// install another). Signals that arrived meanwhile are sent again. Err says
+/// why not; the thread is resumed either way (or is gone).
+pub fn install_filter(tid: i32, prog: &[libc::sock_filter], resume: bool) -> Result<(), String> {
     let mut signals = Vec::new();
     let r = run_seccomp(tid, prog, &mut signals);
-    if !matches!(r, Err(Stop::Gone)) {
+    if resume && !matches!(r, Err(Stop::Gone)) {
         crate::arch::resume(libc::PTRACE_CONT, tid, 0);
     }
     for sig in signals {

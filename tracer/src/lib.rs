@@ -17,6 +17,7 @@ mod listener;
 mod mem;
 mod notify;
 mod owners;
+mod passcred;
 mod peercred;
 mod preload;
 mod procstatus;

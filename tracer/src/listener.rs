@@ -29,10 +29,12 @@ use crate::mem::{self, Via};
 use crate::notify::{self, Notif};
 use crate::owners::errno;
 use crate::syscalls::{Row, Sys, NATIVE};
-use crate::tracer::{Action, Outcome, Pending, Tracer, PTRACE_OPTIONS};
+use crate::tracer::{
+    Action, Outcome, Pending, Tracer, INJECT_CREDS, INJECT_PASSCRED, PTRACE_OPTIONS,
+};
 
 /// A field of /proc/<tid>/status ("Tgid", "Umask").
-fn status_field(tid: i32, key: &str, radix: u32) -> Option<u32> {
+pub(crate) fn status_field(tid: i32, key: &str, radix: u32) -> Option<u32> {
     let s = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
     s.lines().find_map(|l| {
         let v = l.strip_prefix(key)?.strip_prefix(':')?;
@@ -232,6 +234,9 @@ impl Tracer {
         if self.inject.is_some() {
             self.inject_check(tid);
         }
+        if std::mem::take(&mut self.want_passcred) {
+            self.passcred_check(tid);
+        }
         result
     }
 
@@ -287,7 +292,29 @@ impl Tracer {
                 t.injected = true;
             }
         }
-        self.arm_injection(tid);
+        self.arm_injection(tid, INJECT_CREDS);
+    }
+
+    /// A thread enabled SO_PASSCRED: its process is adopted if it was not,
+    /// and made to install `seccomp::passcred_trap` (once), which its
+    /// children keep (passcred.rs).
+    pub(crate) fn passcred_check(&mut self, tid: i32) {
+        if self.passcred_trap.is_none() {
+            return;
+        }
+        if !self.threads.contains_key(&tid) {
+            self.adopt(tid);
+        }
+        if self.threads.get(&tid).is_none_or(|t| t.passcred) {
+            return;
+        }
+        let tgid = status_field(tid, "Tgid", 10).map_or(tid, |t| t as i32);
+        for t in tasks(tgid).into_iter().chain([tid]) {
+            if let Some(t) = self.threads.get_mut(&t) {
+                t.passcred = true;
+            }
+        }
+        self.arm_injection(tid, INJECT_PASSCRED);
     }
 
     /// Trace every thread of `tid`'s process from now on, each with the

@@ -61,7 +61,7 @@ impl Tracer {
     }
 
     /// The fake credentials of process `pid` (its main thread's).
-    fn creds_of_process(&self, pid: i32) -> &Creds {
+    pub(crate) fn creds_of_process(&self, pid: i32) -> &Creds {
         self.threads.get(&pid).map_or(&self.initial, |t| &t.creds)
     }
 }

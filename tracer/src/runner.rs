@@ -553,6 +553,9 @@ fn drive(
             let mut tracer = Tracer::new(cfg, child.pid, setup.default, fs);
             tracer.threads.clear();
             tracer.inject = injection(cfg.mode, killable, setup.root_chown);
+            // SO_PASSCRED receivers, in both modes (passcred.rs).
+            tracer.passcred_trap =
+                (killable && crate::inject::SUPPORTED).then(|| seccomp::passcred_trap(&NATIVE));
             tracer.injected_default = creator_from_start;
             tracer.publish_creds_in(creds_table);
             tracer.run_listening(fd, sigchld, child.report, signals, &mut on_exec)
@@ -560,6 +563,8 @@ fn drive(
         Engine::Ptrace => {
             let mut tracer = Tracer::new(cfg, child.pid, setup.initial, fs);
             tracer.injected_default = creator_from_start;
+            tracer.passcred_trap =
+                crate::inject::SUPPORTED.then(|| seccomp::passcred_trap(&NATIVE));
             tracer.run(&mut on_exec)
         }
     };

@@ -357,10 +357,33 @@ pub fn chown_trap(table: &ArchTable) -> Vec<libc::sock_filter> {
         stmt(RET_K, RET_ALLOW),
         stmt(LD_W_ABS, OFF_NR),
     ];
+    // A process that lost CAP_CHOWN has (nearly always) left root's IDs:
+    // its explicit SCM_CREDENTIALS are checked too (`Level::Sender`).
     let cases = table
         .rows
         .iter()
-        .filter(|r| r.sys.owner_args().is_some())
+        .filter(|r| r.sys.owner_args().is_some() || r.level == Level::Sender)
+        .map(|r| (r.nr, Leaf::Ret(RET_TRACE | TAG)))
+        .collect();
+    p.extend(switch(cases, RET_ALLOW));
+    p
+}
+
+/// The filter a process takes once it enables SO_PASSCRED (passcred.rs):
+/// its receiving calls stop under ptrace, tagged, so that the tracer
+/// rewrites the SCM_CREDENTIALS they bring back. Only traced processes may
+/// carry it, as the creator trap.
+pub fn passcred_trap(table: &ArchTable) -> Vec<libc::sock_filter> {
+    let mut p = vec![
+        stmt(LD_W_ABS, OFF_ARCH),
+        jump(JEQ_K, table.audit_arch, 1, 0),
+        stmt(RET_K, RET_ALLOW),
+        stmt(LD_W_ABS, OFF_NR),
+    ];
+    let cases = table
+        .rows
+        .iter()
+        .filter(|r| r.level == Level::Receiver)
         .map(|r| (r.nr, Leaf::Ret(RET_TRACE | TAG)))
         .collect();
     p.extend(switch(cases, RET_ALLOW));
@@ -370,9 +393,10 @@ pub fn chown_trap(table: &ArchTable) -> Vec<libc::sock_filter> {
 /// The filter a Mode::Full process carries once its fake file-system IDs
 /// are not root's: the calls that make an inode stop under ptrace, tagged,
 /// so that the tracer gives the new inode its fake owner at the exit stop
-/// (`Sys::creates`). The child installs it when the workload starts with
-/// such IDs; a process that takes them later is made to install it
-/// (inject.rs). Only traced processes may carry it: RET_TRACE with no
+/// (`Sys::creates`); so do sendmsg/sendmmsg, whose explicit
+/// SCM_CREDENTIALS name fake IDs (`Level::Sender`, passcred.rs). The child
+/// installs it when the workload starts with such IDs; a process that takes
+/// them later is made to install it (inject.rs). Only traced processes may carry it: RET_TRACE with no
 /// tracer fails the call.
 pub fn creator_trap(table: &ArchTable) -> Vec<libc::sock_filter> {
     let mut p = vec![
@@ -385,7 +409,7 @@ pub fn creator_trap(table: &ArchTable) -> Vec<libc::sock_filter> {
     let cases = table
         .rows
         .iter()
-        .filter(|r| r.level == Level::Creator)
+        .filter(|r| r.level == Level::Creator || r.level == Level::Sender)
         .map(|r| match r.only_bits {
             Some((arg, bits)) => (r.nr, only_with_bits(arg, bits, trace)),
             None => (r.nr, Leaf::Ret(trace)),
@@ -552,8 +576,10 @@ mod tests {
             };
             let p = build(t, level, route);
             // Short: the kernel's set-up of a filter costs ~2 µs per instruction here.
+            // (206: the ptrace engine's full programs, whose x32 part repeats
+            // the argument tests of getsockopt and setsockopt.)
             assert!(
-                p.len() < 200,
+                p.len() <= 206,
                 "{level:?} {route:?}: {} instructions",
                 p.len()
             );
@@ -684,7 +710,8 @@ mod tests {
         let a = t.audit_arch;
         for nr in 0..1024u32 {
             let row = t.rows.iter().find(|r| r.nr == nr);
-            let creates = row.is_some_and(|r| r.level == Level::Creator);
+            // The calls that make an inode, and sendmsg/sendmmsg (passcred.rs).
+            let creates = row.is_some_and(|r| matches!(r.level, Level::Creator | Level::Sender));
             for flags in [
                 0u64,
                 libc::O_RDONLY as u64,
@@ -758,6 +785,69 @@ mod tests {
         }
     }
 
+    /// setsockopt: trapped for SOL_SOCKET/SO_PASSCRED only; the passcred trap stops exactly recvmsg and
+    /// recvmmsg, which no main filter traps.
+    fn passcred(t: &ArchTable) {
+        let nr = t.rows.iter().find(|r| r.sys == Sys::Setsockopt).unwrap().nr;
+        let (sol, passcred) = (libc::SOL_SOCKET as u64, libc::SO_PASSCRED as u64);
+        let a = t.audit_arch;
+        for route in [
+            Route::Ptrace,
+            Route::Answers,
+            Route::Listener,
+            Route::ListenerNoExec,
+        ] {
+            for level in [Level::Ids, Level::Full] {
+                let p = build(t, level, route);
+                let want = if route.listener() {
+                    RET_USER_NOTIF
+                } else {
+                    RET_TRACE | TAG
+                };
+                let args = |l: u64, o: u64| [3, l, o, 0x7fff_0000, 4, 0];
+                assert_eq!(run_args(&p, a, nr, args(sol, passcred)), want, "{route:?}");
+                let high = args(sol | 1 << 32, passcred | 7 << 32);
+                assert_eq!(run_args(&p, a, nr, high), want, "{route:?}");
+                for (l, o) in [
+                    (sol, libc::SO_PEERCRED as u64),
+                    (sol, libc::SO_REUSEADDR as u64),
+                    (libc::IPPROTO_TCP as u64, passcred),
+                ] {
+                    assert_eq!(run_args(&p, a, nr, args(l, o)), RET_ALLOW, "{route:?}");
+                }
+                for r in t
+                    .rows
+                    .iter()
+                    .filter(|r| r.sys.receives_creds() || r.sys.sends_creds())
+                {
+                    assert_eq!(
+                        run(&p, a, r.nr, 0),
+                        RET_ALLOW,
+                        "main filter traps {:?}",
+                        r.sys
+                    );
+                }
+            }
+        }
+        let trap = passcred_trap(t);
+        for nr in 0..1024u32 {
+            let receives = t.rows.iter().any(|r| r.nr == nr && r.sys.receives_creds());
+            let want = if receives { RET_TRACE | TAG } else { RET_ALLOW };
+            assert_eq!(run(&trap, a, nr, 0), want, "nr {nr}");
+            assert_eq!(run(&trap, t.compat_arch, nr, 0), RET_ALLOW);
+        }
+    }
+
+    #[test]
+    fn passcred_x86_64() {
+        passcred(&x86_64::TABLE);
+    }
+
+    #[test]
+    fn passcred_aarch64() {
+        passcred(&aarch64::TABLE);
+    }
+
     #[test]
     fn creator_x86_64() {
         creator(&x86_64::TABLE);
@@ -814,7 +904,13 @@ mod tests {
                     run_args(&plain, a, nr, bypass)
                 };
                 assert_eq!(run_args(&p, a, nr, bypass), want, "nr {nr}");
-                assert_eq!(run(&trap, a, nr, 0), RET_ALLOW, "nr {nr}");
+                // sendmsg/sendmmsg (passcred.rs): not in the main filters.
+                let sends = t
+                    .rows
+                    .iter()
+                    .any(|r| r.nr == nr && r.level == Level::Sender);
+                let want = if sends { RET_TRACE | TAG } else { RET_ALLOW };
+                assert_eq!(run(&trap, a, nr, 0), want, "nr {nr}");
                 continue;
             };
             assert_eq!(run(&trap, a, nr, 0), RET_TRACE | TAG, "nr {nr}");

@@ -27,6 +27,17 @@ pub enum Pending {
         uid: u32,
         gid: u32,
     },
+    /// sendmsg/sendmmsg whose SCM_CREDENTIALS were rewritten to the real
+    /// IDs: the caller's bytes to put back (address, original uid and gid).
+    Send {
+        restore: Vec<(u64, [u8; 8])>,
+    },
+    /// recvmsg (`multi` false) or recvmmsg: the header(s) at `msg`, whose
+    /// SCM_CREDENTIALS get the senders' fake IDs (passcred.rs).
+    Recv {
+        msg: u64,
+        multi: bool,
+    },
 }
 
 pub struct Thread {
@@ -34,6 +45,11 @@ pub struct Thread {
     pub pending: Pending,
     /// Its process has the injected filter (or is being given it).
     pub injected: bool,
+    /// Its process has `seccomp::passcred_trap` (or is being given it).
+    pub passcred: bool,
+    /// Its process id once looked up (0: not yet; passcred.rs). A thread
+    /// keeps it for life: one that execs becomes the process's leader.
+    pub tgid: i32,
 }
 
 impl Thread {
@@ -42,6 +58,8 @@ impl Thread {
             creds,
             pending: Pending::None,
             injected: false,
+            passcred: false,
+            tgid: 0,
         }
     }
 }
@@ -93,12 +111,28 @@ pub struct Tracer {
     /// Processes with the default credentials carry the filter `inject`
     /// would give them from the start (the workload's child installed it).
     pub injected_default: bool,
-    /// Adopted threads interrupted to install `inject` at their next stop.
-    interrupted: std::collections::HashSet<i32>,
+    /// The filter a process is made to install once it enables SO_PASSCRED
+    /// (`seccomp::passcred_trap`; None where nothing can be injected).
+    pub passcred_trap: Option<Vec<libc::sock_filter>>,
+    /// A handler saw SO_PASSCRED enabled: the caller's process is to get
+    /// `passcred_trap` (taken after each call).
+    pub want_passcred: bool,
+    /// What the last send of a process with non-root fake IDs told its
+    /// receivers, by its tgid: the explicit SCM_CREDENTIALS it claimed, or
+    /// its fake real IDs then (kept after it exits: a message may be read
+    /// later). passcred.rs.
+    pub claims: HashMap<i32, crate::passcred::Claim>,
+    /// Adopted threads interrupted to install filters at their next stop:
+    /// `INJECT_CREDS` (`inject`) and/or `INJECT_PASSCRED`.
+    interrupted: HashMap<i32, u8>,
     inject_warned: bool,
     /// Where the fake IDs are published for the shim (procstatus.rs).
     pub creds_table: Option<crate::preload::CredsTable>,
 }
+
+/// What an interrupted thread installs (`Tracer::arm_injection`).
+pub const INJECT_CREDS: u8 = 1;
+pub const INJECT_PASSCRED: u8 = 2;
 
 /// A filter for adopted processes to install (inject.rs).
 pub struct Inject {
@@ -157,6 +191,9 @@ impl Tracer {
             listening: false,
             inject: None,
             injected_default: false,
+            passcred_trap: None,
+            want_passcred: false,
+            claims: HashMap::new(),
             interrupted: Default::default(),
             inject_warned: false,
             creds_table: None,
@@ -235,13 +272,15 @@ impl Tracer {
             ) => {
                 if let Ok(new) = arch::event_msg(tid) {
                     let new = new as i32;
-                    let (creds, injected) = self
+                    self.claims.remove(&new); // a reused pid
+                    let (creds, injected, passcred) = self
                         .threads
                         .get(&tid)
-                        .map(|t| (t.creds.clone(), t.injected))
-                        .unwrap_or_else(|| (self.initial.clone(), false));
+                        .map(|t| (t.creds.clone(), t.injected, t.passcred))
+                        .unwrap_or_else(|| (self.initial.clone(), false, false));
                     let mut t = Thread::new(creds);
                     t.injected = injected; // filters are inherited
+                    t.passcred = passcred;
                     self.threads.insert(new, t);
                     self.publish_ids(new);
                     if let Some(st) = self.held.remove(&new) {
@@ -272,8 +311,9 @@ impl Tracer {
                     on_exec();
                 }
             }
-            (libc::SIGTRAP, libc::PTRACE_EVENT_STOP) if self.interrupted.remove(&tid) => {
-                self.install_injected(tid);
+            (libc::SIGTRAP, libc::PTRACE_EVENT_STOP) if self.interrupted.contains_key(&tid) => {
+                let which = self.interrupted.remove(&tid).unwrap_or(0);
+                self.install_injected(tid, which);
             }
             (_, libc::PTRACE_EVENT_STOP) => {
                 if matches!(
@@ -295,38 +335,62 @@ impl Tracer {
         }
     }
 
-    /// Interrupt adopted `tid` so that it installs `inject` at its next
-    /// stop, which comes before it runs another instruction: the call being
-    /// answered waits killably (WAIT_KILLABLE_RECV), so the interrupt does
-    /// not abort it, and the stop is taken on its way back.
-    pub fn arm_injection(&mut self, tid: i32) {
-        if self.inject.is_none() {
+    /// Interrupt adopted `tid` so that it installs `which` (`INJECT_*`) at
+    /// its next stop, which comes before it runs another instruction: the
+    /// call being answered waits killably (WAIT_KILLABLE_RECV), so the
+    /// interrupt does not abort it, and the stop is taken on its way back.
+    pub fn arm_injection(&mut self, tid: i32, which: u8) {
+        let have = match which {
+            INJECT_CREDS => self.inject.is_some(),
+            _ => self.passcred_trap.is_some(),
+        };
+        if !have {
+            return;
+        }
+        if let Some(w) = self.interrupted.get_mut(&tid) {
+            *w |= which; // one stop installs both
             return;
         }
         // SAFETY: no memory is passed; fails unless `tid` is our tracee.
         if unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, tid, 0, 0) } == 0 {
-            self.interrupted.insert(tid);
+            self.interrupted.insert(tid, which);
         } else {
-            self.warn_injection(tid, "not traceable");
+            self.warn_injection(tid, "not traceable", which);
         }
     }
 
-    fn install_injected(&mut self, tid: i32) {
-        let Some(inject) = &self.inject else {
+    /// At the interrupt stop: install the filters, then resume.
+    fn install_injected(&mut self, tid: i32, which: u8) {
+        let mut progs = Vec::new();
+        if which & INJECT_CREDS != 0 {
+            if let Some(i) = &self.inject {
+                progs.push((INJECT_CREDS, i.prog.clone()));
+            }
+        }
+        if which & INJECT_PASSCRED != 0 {
+            if let Some(p) = &self.passcred_trap {
+                progs.push((INJECT_PASSCRED, p.clone()));
+            }
+        }
+        if progs.is_empty() {
             return arch::resume(libc::PTRACE_CONT, tid, 0);
-        };
-        if let Err(e) = crate::inject::install_filter(tid, &inject.prog) {
-            self.warn_injection(tid, &e);
+        }
+        let last = progs.len() - 1;
+        for (i, (w, prog)) in progs.into_iter().enumerate() {
+            if let Err(e) = crate::inject::install_filter(tid, &prog, i == last) {
+                self.warn_injection(tid, &e, w);
+            }
         }
     }
 
-    fn warn_injection(&mut self, tid: i32, why: &str) {
+    fn warn_injection(&mut self, tid: i32, why: &str, which: u8) {
         if self.inject_warned {
             return;
         }
         self.inject_warned = true;
-        let what = match self.inject.as_ref().map(|i| i.when) {
-            Some(InjectWhen::NotRootFs) => "what it creates keeps root as its owner",
+        let what = match (which, self.inject.as_ref().map(|i| i.when)) {
+            (INJECT_PASSCRED, _) => "the SCM_CREDENTIALS it receives show real IDs",
+            (_, Some(InjectWhen::NotRootFs)) => "what it creates keeps root as its owner",
             _ => "its chown calls to root are not checked",
         };
         eprintln!(
@@ -359,6 +423,11 @@ impl Tracer {
         let action = self.handle(tid, &mut regs, &row);
         if crate::procstatus::changes_ids(row.sys) {
             self.publish_ids(tid);
+        }
+        // SO_PASSCRED under the ptrace engine: the interrupt stop comes once
+        // the call ran (resumed below), as for a notified call.
+        if std::mem::take(&mut self.want_passcred) {
+            self.passcred_check(tid);
         }
         match action {
             // Nothing the tracer may do for the tracee (a magic link, procfs):

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rlrt-fakeroot");
 const PROGS: &[&str] = &[
-    "ids", "files", "hostile", "showid", "listener", "acl", "peercred",
+    "ids", "files", "hostile", "showid", "listener", "acl", "peercred", "passcred",
 ];
 
 struct Bench {
@@ -306,6 +306,22 @@ fn peer_credentials() {
     let b = Bench::new("peercred");
     b.ok("ids", &["./peercred"]);
     b.ok("full", &["./peercred"]);
+}
+
+/// SCM_CREDENTIALS carry fake IDs under the ptrace engine (passcred.c): a
+/// SO_PASSCRED receiver sees a fake non-root sender's real IDs, and a
+/// process that starts as 1000:2000 has its claims checked against its
+/// fake credentials.
+#[test]
+fn scm_credentials() {
+    let b = Bench::new("passcred");
+    b.ok("ids", &["./passcred", "receiver"]);
+    b.ok("full", &["./passcred", "receiver"]);
+    let mut c = b.cmd("full", &["./passcred", "sender"]);
+    c.env("RLRT_FAKEROOT_USER", "1000:2000");
+    let o = c.output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && out.contains("ALL OK"), "{out}");
 }
 
 /// The names of the tracer's threads, as its workload sees them (the tracer is

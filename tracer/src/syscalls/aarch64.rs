@@ -1,10 +1,10 @@
 //! aarch64 syscall numbers of the trapped set (asm-generic numbering: no chown,
 //! lchown, stat, lstat or mknod; glibc uses fchownat / newfstatat / mknodat).
 use super::row as r;
-use super::{clone_row, creator_row};
+use super::{clone_row, creator_row, msg_row};
 use super::{
-    ArchTable, Entry::*, Exit, Level::*, Row, Sys::*, PEERCRED_ONLY, PRCTL_TRAPPED, STATX_BYPASS,
-    XATTRAT_BYPASS,
+    ArchTable, Entry::*, Exit, Level::*, Row, Sys::*, PASSCRED_ONLY, PEERCRED_ONLY, PRCTL_TRAPPED,
+    STATX_BYPASS, XATTRAT_BYPASS,
 };
 
 const N: Exit = Exit::None;
@@ -83,6 +83,14 @@ pub static ROWS: &[Row] = &[
         only_eq: PEERCRED_ONLY,
         ..r(209, Getsockopt, Ids, Emulate, N)
     },
+    Row {
+        only_eq: PASSCRED_ONLY,
+        ..r(208, Setsockopt, Ids, Note, N)
+    },
+    msg_row(211, Sendmsg, Sender),
+    msg_row(269, Sendmmsg, Sender),
+    msg_row(212, Recvmsg, Receiver),
+    msg_row(243, Recvmmsg, Receiver),
 ];
 
 /// arm32 (compat) numbers of the same calls: ENOSYS.

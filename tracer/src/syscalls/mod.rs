@@ -84,6 +84,21 @@ pub enum Sys {
     /// getsockopt(2), trapped only for `SOL_SOCKET`/`SO_PEERCRED`: a unix
     /// socket's peer shows its fake effective IDs (peercred.rs).
     Getsockopt,
+    /// setsockopt(2), trapped only for `SOL_SOCKET`/`SO_PASSCRED`: a process
+    /// that asks for its peers' credentials is made to trap its receiving
+    /// calls (passcred.rs). Runs natively.
+    Setsockopt,
+    /// Calls that may carry explicit SCM_CREDENTIALS, trapped only in
+    /// processes whose fake IDs are not root's (`Level::Sender`, in the
+    /// creator and chown traps): the claim is checked against the fake
+    /// credentials and the kernel is shown the real IDs (passcred.rs).
+    Sendmsg,
+    Sendmmsg,
+    /// Calls that may receive SCM_CREDENTIALS, trapped only in processes
+    /// that enabled SO_PASSCRED (`Level::Receiver`, `seccomp::passcred_trap`):
+    /// the sender's fake IDs are written over the real ones (passcred.rs).
+    Recvmsg,
+    Recvmmsg,
 }
 
 /// open/openat create a file with one of these flags (O_TMPFILE includes
@@ -109,6 +124,16 @@ impl Sys {
                 | Sys::Symlinkat
                 | Sys::Bind
         )
+    }
+
+    /// The calls that may send SCM_CREDENTIALS (`Level::Sender`).
+    pub fn sends_creds(self) -> bool {
+        matches!(self, Sys::Sendmsg | Sys::Sendmmsg)
+    }
+
+    /// The calls that may receive SCM_CREDENTIALS (`Level::Receiver`).
+    pub fn receives_creds(self) -> bool {
+        matches!(self, Sys::Recvmsg | Sys::Recvmmsg)
     }
 
     /// The chown family: the indices of the owner and group arguments.
@@ -159,6 +184,13 @@ pub enum Level {
     /// filter a Mode::Full process takes once its fake file-system IDs are
     /// not root's (`seccomp::creator_trap`).
     Creator,
+    /// Not in the main filter: sendmsg/sendmmsg, trapped by the filters a
+    /// process takes once its fake IDs are not root's (`creator_trap`, and
+    /// `chown_trap` in Mode::Ids), for explicit SCM_CREDENTIALS.
+    Sender,
+    /// Not in the main filter: recvmsg/recvmmsg, trapped by the filter a
+    /// process takes once it enables SO_PASSCRED (`seccomp::passcred_trap`).
+    Receiver,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -229,6 +261,16 @@ pub const fn clone_row(nr: u32) -> Row {
         ..row(nr, Sys::Clone, Level::Ids, Entry::Filter, Exit::None)
     }
 }
+
+/// sendmsg/recvmsg and their `mmsg` forms: `Level::Sender` or
+/// `Level::Receiver`; the exit stop restores or rewrites the credentials.
+pub const fn msg_row(nr: u32, sys: Sys, level: Level) -> Row {
+    row(nr, sys, level, Entry::Rewrite, Exit::Record)
+}
+
+/// setsockopt(fd, level, optname, ...) of SO_PASSCRED only.
+pub const PASSCRED_ONLY: &[(u8, u32)] =
+    &[(1, libc::SOL_SOCKET as u32), (2, libc::SO_PASSCRED as u32)];
 
 /// getsockopt(fd, level, optname, ...) of SO_PEERCRED only.
 pub const PEERCRED_ONLY: &[(u8, u32)] =
@@ -328,7 +370,12 @@ mod tests {
                 assert!(matches!(r.sys, Sys::Clone | Sys::Open | Sys::Openat));
             }
             assert_eq!(r.level == Level::Creator, r.sys.creates());
-            assert_eq!(!r.only_eq.is_empty(), r.sys == Sys::Getsockopt);
+            assert_eq!(
+                !r.only_eq.is_empty(),
+                matches!(r.sys, Sys::Getsockopt | Sys::Setsockopt)
+            );
+            assert_eq!(r.level == Level::Sender, r.sys.sends_creds());
+            assert_eq!(r.level == Level::Receiver, r.sys.receives_creds());
             if r.exit == Exit::Record {
                 assert_eq!(r.entry, Entry::Rewrite);
             }
@@ -339,6 +386,15 @@ mod tests {
         assert!(!nrs.contains(&t.io_uring_setup));
         assert!(!nrs.contains(&t.clone3));
         assert!(t.rows.iter().any(|r| r.sys == Sys::Clone));
+        for s in [
+            Sys::Setsockopt,
+            Sys::Sendmsg,
+            Sys::Sendmmsg,
+            Sys::Recvmsg,
+            Sys::Recvmmsg,
+        ] {
+            assert_eq!(t.rows.iter().filter(|r| r.sys == s).count(), 1, "{s:?}");
+        }
         assert_eq!(t.exec.len(), 2);
         assert!(t.exec.contains(&t.execveat));
         assert!(t.exec.iter().all(|n| !nrs.contains(n)));
@@ -415,6 +471,11 @@ mod tests {
         assert_eq!(get(332), Some(Sys::Statx));
         assert_eq!(get(5), Some(Sys::Fstat));
         assert_eq!(get(259), Some(Sys::Mknodat));
+        assert_eq!(get(54), Some(Sys::Setsockopt));
+        assert_eq!(get(46), Some(Sys::Sendmsg));
+        assert_eq!(get(47), Some(Sys::Recvmsg));
+        assert_eq!(get(307), Some(Sys::Sendmmsg));
+        assert_eq!(get(299), Some(Sys::Recvmmsg));
         assert_eq!(x86_64::TABLE.audit_arch, 0xc000_003e);
         assert!(x86_64::TABLE.compat_enosys.contains(&199)); // getuid32
     }
@@ -462,6 +523,11 @@ mod tests {
             (14, Sys::Removexattr),
             (15, Sys::Lremovexattr),
             (16, Sys::Fremovexattr),
+            (208, Sys::Setsockopt),
+            (211, Sys::Sendmsg),
+            (212, Sys::Recvmsg),
+            (269, Sys::Sendmmsg),
+            (243, Sys::Recvmmsg),
         ];
         for (nr, s) in expect {
             assert_eq!(get(nr), Some(s), "aarch64 nr {nr}");

@@ -1,9 +1,9 @@
 //! x86_64 syscall numbers of the trapped set.
 use super::row as r;
-use super::{clone_row, creator_row};
+use super::{clone_row, creator_row, msg_row};
 use super::{
-    ArchTable, Entry::*, Exit, Level::*, Row, Sys::*, PEERCRED_ONLY, PRCTL_TRAPPED, STATX_BYPASS,
-    XATTRAT_BYPASS,
+    ArchTable, Entry::*, Exit, Level::*, Row, Sys::*, PASSCRED_ONLY, PEERCRED_ONLY, PRCTL_TRAPPED,
+    STATX_BYPASS, XATTRAT_BYPASS,
 };
 
 const N: Exit = Exit::None;
@@ -91,6 +91,14 @@ pub static ROWS: &[Row] = &[
         only_eq: PEERCRED_ONLY,
         ..r(55, Getsockopt, Ids, Emulate, N)
     },
+    Row {
+        only_eq: PASSCRED_ONLY,
+        ..r(54, Setsockopt, Ids, Note, N)
+    },
+    msg_row(46, Sendmsg, Sender),
+    msg_row(307, Sendmmsg, Sender),
+    msg_row(47, Recvmsg, Receiver),
+    msg_row(299, Recvmmsg, Receiver),
 ];
 
 /// i386 (`int 0x80`) numbers of the same calls: ENOSYS (16-bit and 32-bit ID calls,
