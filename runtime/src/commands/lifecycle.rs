@@ -95,6 +95,40 @@ fn start_created(h: &mut Handle, wait_exec: bool) -> Result<()> {
     Ok(())
 }
 
+/// libcontainer's delete, retried while the cgroup cannot be removed yet:
+/// the init is gone, but its killed children may still be exiting (a loaded
+/// machine, a traced process), and libcgroups gives up on a busy cgroup
+/// after ~0.1 s. A failed attempt stops before the state dir goes, so the
+/// next one starts over; the last error is the caller's.
+fn delete_container(h: &mut Handle) -> Result<(), libcontainer::error::LibcontainerError> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        match h.container.delete(true) {
+            Err(e) if cgroup_busy(&e) && std::time::Instant::now() < deadline => {
+                tracing::debug!("delete: {e}; retrying");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            r => return r,
+        }
+    }
+}
+
+/// libcgroups' "could not delete" (a cgroup directory still busy after its
+/// own retries): the only failure worth another attempt.
+fn cgroup_busy(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        // Its io::Error is a field, not a source: reach it through inner().
+        if let Some(w) = err.downcast_ref::<libcgroups::common::WrappedIoError>() {
+            if w.inner().kind() == std::io::ErrorKind::TimedOut {
+                return true;
+            }
+        }
+        cur = err.source();
+    }
+    false
+}
+
 pub fn kill(root: &Path, id: &str, signal: Option<&str>, all: bool) -> Result<()> {
     let sig = crate::signal::parse(signal.unwrap_or("SIGTERM"))?;
     let h = Handle::load(root, id)?;
@@ -171,7 +205,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     let state = hook_state(&h);
     // libcontainer removes the cgroup and its state dir (the poststop hooks
     // were kept out of its config).
-    if let Err(e) = h.container.delete(true) {
+    if let Err(e) = delete_container(&mut h) {
         let msg = crate::errors::flatten(&e);
         if !h.meta.outer_userns {
             tracing::warn!("delete {id}: {msg}");
@@ -280,4 +314,27 @@ pub fn ps(root: &Path, id: &str, format: &str, ps_args: &[String]) -> Result<()>
         other => bail!("invalid format {other:?}: expected table or json"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cgroup_busy;
+    use libcgroups::common::{AnyManagerError, WrappedIoError};
+    use libcgroups::v1::manager::V1ManagerError;
+    use libcontainer::error::LibcontainerError;
+
+    fn removal(kind: std::io::ErrorKind) -> LibcontainerError {
+        let io = WrappedIoError::Other {
+            err: std::io::Error::new(kind, "could not delete"),
+            path: "/sys/fs/cgroup/pids/x".into(),
+        };
+        LibcontainerError::CgroupManager(AnyManagerError::V1(V1ManagerError::WrappedIo(io)))
+    }
+
+    #[test]
+    fn only_a_busy_cgroup_is_retried() {
+        assert!(cgroup_busy(&removal(std::io::ErrorKind::TimedOut)));
+        assert!(!cgroup_busy(&removal(std::io::ErrorKind::PermissionDenied)));
+        assert!(!cgroup_busy(&LibcontainerError::NoDirectory));
+    }
 }
