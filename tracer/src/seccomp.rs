@@ -2,7 +2,7 @@
 
 use crate::notify::RET_USER_NOTIF;
 use crate::syscalls::{
-    ArchTable, Entry, Level, Sys, CLONE_WATCHED, EXEC_BYPASS_FD, SECCOMP_BYPASS,
+    ArchTable, Entry, Level, Row, Sys, CLONE_WATCHED, EXEC_BYPASS_FD, SECCOMP_BYPASS,
 };
 
 pub const TAG: u32 = 0x5254;
@@ -351,19 +351,28 @@ fn root_owner_block(u: u8, g: u8, trapped: u32) -> Leaf {
 /// checks them against the process's own credentials. The main filter's
 /// notification wins over this for the calls it still traps.
 pub fn chown_trap(table: &ArchTable) -> Vec<libc::sock_filter> {
+    // A process that lost CAP_CHOWN has (nearly always) left root's IDs:
+    // its explicit SCM_CREDENTIALS are checked too (`Level::Sender`).
+    trap_rows(table, |r| {
+        (r.sys.owner_args().is_some() || r.level == Level::Sender)
+            .then_some(Leaf::Ret(RET_TRACE | TAG))
+    })
+}
+
+/// A per-process filter (one injected or installed beside the main one):
+/// other architectures' calls pass, and each row `leaf` gives a leaf for
+/// is switched to it; every other call is allowed.
+fn trap_rows(table: &ArchTable, leaf: impl Fn(&Row) -> Option<Leaf>) -> Vec<libc::sock_filter> {
     let mut p = vec![
         stmt(LD_W_ABS, OFF_ARCH),
         jump(JEQ_K, table.audit_arch, 1, 0),
         stmt(RET_K, RET_ALLOW),
         stmt(LD_W_ABS, OFF_NR),
     ];
-    // A process that lost CAP_CHOWN has (nearly always) left root's IDs:
-    // its explicit SCM_CREDENTIALS are checked too (`Level::Sender`).
     let cases = table
         .rows
         .iter()
-        .filter(|r| r.sys.owner_args().is_some() || r.level == Level::Sender)
-        .map(|r| (r.nr, Leaf::Ret(RET_TRACE | TAG)))
+        .filter_map(|r| Some((r.nr, leaf(r)?)))
         .collect();
     p.extend(switch(cases, RET_ALLOW));
     p
@@ -374,20 +383,9 @@ pub fn chown_trap(table: &ArchTable) -> Vec<libc::sock_filter> {
 /// rewrites the SCM_CREDENTIALS they bring back. Only traced processes may
 /// carry it, as the creator trap.
 pub fn passcred_trap(table: &ArchTable) -> Vec<libc::sock_filter> {
-    let mut p = vec![
-        stmt(LD_W_ABS, OFF_ARCH),
-        jump(JEQ_K, table.audit_arch, 1, 0),
-        stmt(RET_K, RET_ALLOW),
-        stmt(LD_W_ABS, OFF_NR),
-    ];
-    let cases = table
-        .rows
-        .iter()
-        .filter(|r| r.level == Level::Receiver)
-        .map(|r| (r.nr, Leaf::Ret(RET_TRACE | TAG)))
-        .collect();
-    p.extend(switch(cases, RET_ALLOW));
-    p
+    trap_rows(table, |r| {
+        (r.level == Level::Receiver).then_some(Leaf::Ret(RET_TRACE | TAG))
+    })
 }
 
 /// The filter a Mode::Full process carries once its fake file-system IDs
@@ -399,24 +397,13 @@ pub fn passcred_trap(table: &ArchTable) -> Vec<libc::sock_filter> {
 /// them later is made to install it (inject.rs). Only traced processes may carry it: RET_TRACE with no
 /// tracer fails the call.
 pub fn creator_trap(table: &ArchTable) -> Vec<libc::sock_filter> {
-    let mut p = vec![
-        stmt(LD_W_ABS, OFF_ARCH),
-        jump(JEQ_K, table.audit_arch, 1, 0),
-        stmt(RET_K, RET_ALLOW),
-        stmt(LD_W_ABS, OFF_NR),
-    ];
     let trace = RET_TRACE | TAG;
-    let cases = table
-        .rows
-        .iter()
-        .filter(|r| r.level == Level::Creator || r.level == Level::Sender)
-        .map(|r| match r.only_bits {
-            Some((arg, bits)) => (r.nr, only_with_bits(arg, bits, trace)),
-            None => (r.nr, Leaf::Ret(trace)),
+    trap_rows(table, |r| {
+        (r.level == Level::Creator || r.level == Level::Sender).then(|| match r.only_bits {
+            Some((arg, bits)) => only_with_bits(arg, bits, trace),
+            None => Leaf::Ret(trace),
         })
-        .collect();
-    p.extend(switch(cases, RET_ALLOW));
-    p
+    })
 }
 
 /// Install `prog` in the calling process (async-signal-safe: used after fork).
