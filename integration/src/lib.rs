@@ -309,6 +309,15 @@ impl Out {
         assert!(self.success(), "command failed: {self}");
         self
     }
+    /// The rest of the stdout line that starts with `key` and a space.
+    #[track_caller]
+    pub fn field(&self, key: &str) -> String {
+        self.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key} ")))
+            .unwrap_or_else(|| panic!("no {key} line: {self}"))
+            .to_string()
+    }
     pub fn describe(&self) -> String {
         format!("{self}")
     }
@@ -879,6 +888,14 @@ impl Ctx {
             .ok();
         self.remember(id);
         out
+    }
+    /// `run --bundle B ID` in the foreground; the caller checks the result.
+    #[track_caller]
+    pub fn run(&self, b: &Bundle, id: &str) -> Out {
+        self.rt(["run", "--bundle"])
+            .arg(b.path.to_string_lossy())
+            .arg(id)
+            .run()
     }
     #[track_caller]
     pub fn start(&self, id: &str) -> Out {

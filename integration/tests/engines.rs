@@ -29,16 +29,6 @@ fn both(out: &Out) -> String {
     format!("{}{}", out.stdout, out.stderr)
 }
 
-/// The rest of the stdout line that starts with `key` and a space.
-#[track_caller]
-fn field(out: &Out, key: &str) -> String {
-    out.stdout
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{key} ")))
-        .unwrap_or_else(|| panic!("no {key} line: {out}"))
-        .to_string()
-}
-
 /// apt's ID calls fail without the tracer: what runc shows in all engines.
 #[track_caller]
 fn assert_apt_id_failure(out: &Out) {
@@ -130,11 +120,8 @@ fn podman_run_basics(ctx: &Ctx) {
         .with(ctx, &rt, ["run", "--rm", IMAGE, "bash", "-c", probe])
         .run();
     assert!(out.success(), "slirp4netns network: {out}");
-    assert!(
-        field(&out, "ifaces").split(' ').any(|i| i == "tap0"),
-        "{out}"
-    );
-    assert_eq!(field(&out, "http"), "HTTP/", "{out}");
+    assert!(out.field("ifaces").split(' ').any(|i| i == "tap0"), "{out}");
+    assert_eq!(out.field("http"), "HTTP/", "{out}");
 
     let out = pm
         .with(
@@ -150,7 +137,8 @@ fn podman_run_basics(ctx: &Ctx) {
         .skip(2)
         .filter_map(|l| Some(l.split(':').next()?.trim().to_string()))
         .collect();
-    let seen: BTreeSet<String> = field(&out, "ifaces")
+    let seen: BTreeSet<String> = out
+        .field("ifaces")
         .split_whitespace()
         .map(String::from)
         .collect();
@@ -622,8 +610,8 @@ fn nested_root_inherits_userns(ctx: &Ctx) {
         .arg(x.to_string_lossy())
         .run();
     assert!(out.stderr.trim().is_empty(), "{out}");
-    assert_eq!(field(&out, "run-exit"), "3", "{out}");
-    assert_eq!(field(&out, "chown"), "5:6", "the tracer is on: {out}");
+    assert_eq!(out.field("run-exit"), "3", "{out}");
+    assert_eq!(out.field("chown"), "5:6", "the tracer is on: {out}");
     let (uid, _) = ctx.ids_of_runtime();
     let map: Vec<String> = out
         .stdout
@@ -638,9 +626,9 @@ fn nested_root_inherits_userns(ctx: &Ctx) {
         ["0", &uid.to_string(), "1"],
         "the container's namespace is unshare's: {out}"
     );
-    assert_eq!(field(&out, "state-in-xdg"), "yes", "{out}");
-    assert_eq!(field(&out, "state-found"), "yes", "{out}");
-    assert_eq!(field(&out, "explicit-root"), "yes", "{out}");
+    assert_eq!(out.field("state-in-xdg"), "yes", "{out}");
+    assert_eq!(out.field("state-found"), "yes", "{out}");
+    assert_eq!(out.field("explicit-root"), "yes", "{out}");
 
     // exec in the inherited namespace, from the same one.
     b.set_sh("sleep 1000");
@@ -706,7 +694,7 @@ fn nested_root_uses_a_writable_cgroup(ctx: &Ctx) {
 
     b.edit(|v| v["linux"]["resources"]["pids"] = json!({"limit": 77}));
     let out = run(&ctx.id());
-    if field(&out, "controllers").split(' ').any(|c| c == "pids") {
+    if out.field("controllers").split(' ').any(|c| c == "pids") {
         assert!(out.success(), "{out}");
     } else {
         assert!(!out.success(), "{out}");
@@ -733,11 +721,7 @@ fn devpts_gid_adapted(ctx: &Ctx) {
     });
     b.set_sh("test -c /dev/pts/ptmx && echo devpts-ok");
     let id = ctx.id();
-    let out = ctx
-        .rt(["run", "--bundle"])
-        .arg(b.path.to_string_lossy())
-        .arg(&id)
-        .run();
+    let out = ctx.run(&b, &id);
     assert!(out.success(), "devpts gid=5 under a single-ID map: {out}");
     assert_eq!(out.stdout.trim(), "devpts-ok", "{out}");
 }
@@ -758,11 +742,7 @@ fn unmapped_mount_id_names_its_field(ctx: &Ctx) {
             }
         });
         let id = ctx.id();
-        let out = ctx
-            .rt(["run", "--bundle"])
-            .arg(b.path.to_string_lossy())
-            .arg(&id)
-            .run();
+        let out = ctx.run(&b, &id);
         out.assert_clean_error(&[opt]);
         let want = format!("names a {kind} that linux.{kind}Mappings does not map");
         assert!(out.stderr.contains(&want), "{out}");

@@ -862,11 +862,7 @@ fn seccomp_with_ptrace_cap(ctx: &Ctx) {
     });
     b.set_sh("/attacks/probe --mkdir /seccomp-escape 1 comm:rlrt-init; true");
     let id = ctx.id();
-    let out = ctx
-        .rt(["run", "--bundle"])
-        .arg(b.path.to_string_lossy())
-        .arg(&id)
-        .run();
+    let out = ctx.run(&b, &id);
     out.assert_clean_error(&["CAP_SYS_PTRACE", "seccomp", FAKE_ROOT]);
     assert!(!b.file("seccomp-escape-1").exists(), "{out}");
     b.edit(|v| v["annotations"][FAKE_ROOT] = serde_json::json!("off"));

@@ -9,11 +9,7 @@ fn run_exit_code(ctx: &Ctx) {
     let b = ctx.bundle();
     b.set_sh("echo hi; echo oops >&2; exit 3");
     let id = ctx.id();
-    let out = ctx
-        .rt(["run", "--bundle"])
-        .arg(b.path.to_string_lossy())
-        .arg(&id)
-        .run();
+    let out = ctx.run(&b, &id);
     assert!(!out.timed_out, "{out}");
     assert_eq!(
         out.code,
