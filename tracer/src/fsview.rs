@@ -357,7 +357,7 @@ const RESOLVE_IN_ROOT: u64 = 0x10;
 /// openat2(dirfd, path, {flags, 0, resolve | RESOLVE_NO_MAGICLINKS}).
 /// ELOOP (a magic link, or a real loop, which the kernel reports again) is
 /// `mem::DENIED`: the tracee's own call does it.
-fn openat2(dirfd: i32, path: &[u8], flags: i32, resolve: u64) -> Result<OwnedFd, i32> {
+pub(crate) fn openat2(dirfd: i32, path: &[u8], flags: i32, resolve: u64) -> Result<OwnedFd, i32> {
     if path.len() >= PATH_MAX {
         return Err(libc::ENAMETOOLONG);
     }

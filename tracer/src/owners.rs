@@ -4,6 +4,7 @@
 use crate::rootdb::RootDb;
 use crate::xattr;
 use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
 
 pub type Key = (u64, u64);
 
@@ -258,7 +259,7 @@ impl Owners {
                 self.remember(key, uid, gid);
             }
             if !m.xattr_capable() {
-                self.keep_special(m, (!plain).then_some((uid, gid)));
+                self.keep_special(path, m, (!plain).then_some((uid, gid)));
             }
             return;
         }
@@ -272,11 +273,24 @@ impl Owners {
 
     /// Persist a special file's owner (None: the kernel's shows) in the
     /// root's records, when it is on the root's file system.
-    fn keep_special(&mut self, m: &Meta, owner: Option<(u32, u32)>) {
+    /// `path`: our `/proc/self/fd/N` of the inode (NUL-terminated), whose
+    /// target is its path in the container.
+    fn keep_special(&mut self, path: &[u8], m: &Meta, owner: Option<(u32, u32)>) {
         let Some(db) = self.db.as_mut().filter(|db| db.covers(m.dev)) else {
             return;
         };
-        if let Err(why) = db.set(m.ino, m.ctime, owner) {
+        let fd_link = std::ffi::OsStr::from_bytes(path.strip_suffix(&[0]).unwrap_or(path));
+        let Ok(real) = std::fs::read_link(fd_link) else {
+            return;
+        };
+        // Unlinked meanwhile, or not a path we can keep: memory only.
+        let real = real
+            .to_str()
+            .filter(|p| p.starts_with('/') && !p.ends_with(" (deleted)"));
+        let Some(real) = real else {
+            return;
+        };
+        if let Err(why) = db.set(m.ino, m.ctime, owner, real) {
             db.warn_once(&why);
         }
     }
