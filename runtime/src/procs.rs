@@ -192,6 +192,33 @@ mod tests {
         assert_eq!(container_pids(me)[0], me);
     }
 
+    /// With the tracer, the init's child has the init's argv from its fork
+    /// until it execs the workload: that child is not the workload yet.
+    /// Here a shell that catches TERM (as the tracer does) forks a subshell
+    /// (the shell's argv) that execs `sleep` only after 0.5 s.
+    #[test]
+    fn a_child_before_its_exec_is_not_the_workload() {
+        let mut init = std::process::Command::new("sh")
+            .args(["-c", "trap : TERM; (sleep 0.5; exec sleep 5) & wait"])
+            .spawn()
+            .unwrap();
+        let pid = init.id() as i32;
+        let t0 = std::time::Instant::now();
+        let found = wait_exec(pid, b"before\0", true, std::time::Duration::from_secs(3));
+        let waited = t0.elapsed();
+        for c in children(pid) {
+            // SAFETY: kill(2) of our own test processes.
+            unsafe { libc::kill(c, libc::SIGKILL) };
+        }
+        init.kill().unwrap();
+        init.wait().unwrap();
+        assert!(found, "the workload was never seen");
+        assert!(
+            waited >= std::time::Duration::from_millis(400),
+            "returned after {waited:?}, before the child's exec"
+        );
+    }
+
     #[test]
     fn tree_walk_finds_children() {
         let mut child = std::process::Command::new("sleep")
