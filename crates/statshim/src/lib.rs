@@ -64,36 +64,60 @@ fn set_errno(e: c_int) {
     unsafe { *__errno_location() = e }
 }
 
+/// A file of the tracer's mapped on first use, shared by every thread: the
+/// owners map here, the credentials table in procfs.rs.
+pub(crate) struct LazyMap {
+    state: AtomicU8,
+    ptr: AtomicPtr<u8>,
+    path: &'static [u8],
+    len: usize,
+}
+
 const UNKNOWN: u8 = 0;
 const ON: u8 = 1;
 const OFF: u8 = 2;
-static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
-static MAP: AtomicPtr<u8> = AtomicPtr::new(core::ptr::null_mut());
 
-/// The tracer's owners map, mapped on first use; None turns the shim off
-/// (not in a rootlessrt container, or an old kernel).
-fn owners_map() -> Option<&'static [u8]> {
-    match STATE.load(Ordering::Acquire) {
-        ON => {
-            let p = MAP.load(Ordering::Acquire);
-            // SAFETY: a read-only shared mapping of MAP_BYTES that is never unmapped.
-            Some(unsafe { core::slice::from_raw_parts(p, MAP_BYTES) })
+impl LazyMap {
+    /// `path`: NUL-terminated; `len`: the bytes mapped.
+    pub(crate) const fn new(path: &'static [u8], len: usize) -> LazyMap {
+        LazyMap {
+            state: AtomicU8::new(UNKNOWN),
+            ptr: AtomicPtr::new(core::ptr::null_mut()),
+            path,
+            len,
         }
-        OFF => None,
-        _ => {
-            let saved = errno();
-            let p = map_owners();
-            set_errno(saved);
-            // Two threads may race here: each maps the file once, both valid.
-            MAP.store(p, Ordering::Release);
-            STATE.store(if p.is_null() { OFF } else { ON }, Ordering::Release);
-            owners_map()
+    }
+
+    /// The mapping (`len` bytes, read-only, never unmapped), or None when
+    /// the file cannot be mapped or [`LazyMap::turn_off`] was called.
+    pub(crate) fn get(&self) -> Option<*mut u8> {
+        match self.state.load(Ordering::Acquire) {
+            ON => Some(self.ptr.load(Ordering::Acquire)),
+            OFF => None,
+            _ => {
+                let p = map_file(self.path, self.len);
+                // Two threads may race here: each maps the file once, both valid.
+                self.ptr.store(p, Ordering::Release);
+                let on = if p.is_null() { OFF } else { ON };
+                self.state.store(on, Ordering::Release);
+                self.get()
+            }
         }
+    }
+
+    fn turn_off(&self) {
+        self.state.store(OFF, Ordering::Release);
     }
 }
 
-fn map_owners() -> *mut u8 {
-    map_file(MAP_C, MAP_BYTES)
+static OWNERS: LazyMap = LazyMap::new(MAP_C, MAP_BYTES);
+
+/// The tracer's owners map; None turns the shim off (not in a rootlessrt
+/// container, or an old kernel).
+fn owners_map() -> Option<&'static [u8]> {
+    let p = OWNERS.get()?;
+    // SAFETY: a read-only shared mapping of MAP_BYTES that is never unmapped.
+    Some(unsafe { core::slice::from_raw_parts(p, MAP_BYTES) })
 }
 
 /// A read-only shared mapping of `len` bytes of the file at `path` (a
@@ -122,7 +146,7 @@ fn map_file(path: &[u8], len: usize) -> *mut u8 {
 }
 
 fn turn_off() {
-    STATE.store(OFF, Ordering::Release);
+    OWNERS.turn_off();
 }
 
 /// What the tracer would show on top of the kernel's answer.

@@ -18,7 +18,7 @@
 use crate::creds::{self, Ids};
 use crate::sys::*;
 use core::ffi::{c_char, c_int, c_long};
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, Ordering};
+use core::sync::atomic::AtomicU32;
 
 const PREFIX: &[u8] = b"/proc/";
 
@@ -114,31 +114,15 @@ pub unsafe fn proc_path<'a>(path: *const c_char) -> Option<&'a [u8]> {
     Some(core::ffi::CStr::from_ptr(path).to_bytes())
 }
 
-const UNKNOWN: u8 = 0;
-const ON: u8 = 1;
-const OFF: u8 = 2;
-static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
-static TABLE: AtomicPtr<u8> = AtomicPtr::new(core::ptr::null_mut());
+static TABLE: crate::LazyMap = crate::LazyMap::new(creds::PATH_C, creds::BYTES);
 
-/// The tracer's credentials table, mapped on first use; None outside a
-/// rootlessrt container (or with a tracer that does not publish one).
+/// The tracer's credentials table; None outside a rootlessrt container (or
+/// with a tracer that does not publish one).
 fn table() -> Option<&'static [AtomicU32]> {
-    match STATE.load(Ordering::Acquire) {
-        ON => {
-            let p = TABLE.load(Ordering::Acquire);
-            // SAFETY: a read-only shared mapping of creds::BYTES, page-aligned,
-            // never unmapped; the tracer writes it only through atomics.
-            Some(unsafe { core::slice::from_raw_parts(p.cast::<AtomicU32>(), creds::BYTES / 4) })
-        }
-        OFF => None,
-        _ => {
-            let p = crate::map_file(creds::PATH_C, creds::BYTES);
-            // Two threads may race here: each maps the file once, both valid.
-            TABLE.store(p, Ordering::Release);
-            STATE.store(if p.is_null() { OFF } else { ON }, Ordering::Release);
-            table()
-        }
-    }
+    let p = TABLE.get()?;
+    // SAFETY: a read-only shared mapping of creds::BYTES, page-aligned,
+    // never unmapped; the tracer writes it only through atomics.
+    Some(unsafe { core::slice::from_raw_parts(p.cast::<AtomicU32>(), creds::BYTES / 4) })
 }
 
 /// The fake IDs of the thread a path names.
