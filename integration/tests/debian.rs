@@ -1174,6 +1174,8 @@ fn a_users_symlinks_fifos_and_sockets_are_its_own() {
                ln -s nowhere l; mkfifo p; \
                perl -MSocket -e \"socket(S, PF_UNIX, SOCK_STREAM, 0) or die; bind(S, pack_sockaddr_un(q(k))) or die\"'; \
              rm -f /srv/erin-link; ln -s /etc/passwd /srv/erin-link; chown -h erin:mail /srv/erin-link; \
+             perl -e '($p, $a, $b) = (\"/\", \"user.rootlessrt.owners\", \"\\0\" x 4096); \
+               $n = syscall(191, $p, $a, $b, 4096); print \"hidden $n $!\\n\"'; \
              echo \"ids $(id -u erin):$(id -g erin)\"; {probe}"
         ),
     );
@@ -1183,6 +1185,11 @@ fn a_users_symlinks_fifos_and_sockets_are_its_own() {
         "{ids} symbolic link /home/erin/s/l\n{ids} fifo /home/erin/s/p\n{ids} socket /home/erin/s/k\n{u}:8 symbolic link /srv/erin-link\n"
     );
     assert!(out.stdout.ends_with(&want), "same container: {out}");
+    // The tracer's private attribute is not the workload's to read (getxattr(2)).
+    assert!(
+        out.field("hidden").starts_with("-1 "),
+        "the workload reads user.rootlessrt.owners: {out}"
+    );
     let next = run_ok(&ctx, &fx.rootfs, probe);
     assert_eq!(next.stdout, want, "next container: {next}");
     // Given back to root: nothing is kept for it any more.
